@@ -36,6 +36,9 @@ func Sum(b []byte, initial Partial) Partial {
 // sumLE sums b as little-endian words with the active implementation and
 // returns the big-endian-word equivalent.
 func sumLE(b []byte) uint64 {
+	if s, ok := archSum(b); ok {
+		return swapLE(s)
+	}
 	var s uint64
 	for len(b) > maxChunk {
 		s = add64(s, active.sum(b[:maxChunk]))
@@ -50,6 +53,9 @@ func sumLE(b []byte) uint64 {
 func CopyAndSum(dst, src []byte) Partial {
 	n := min(len(dst), len(src))
 	dst, src = dst[:n], src[:n]
+	if s, ok := archCopySum(dst, src); ok {
+		return Partial(swapLE(s))
+	}
 	var s uint64
 	for len(src) > maxChunk {
 		s = add64(s, active.copySum(dst[:maxChunk], src[:maxChunk]))

@@ -23,6 +23,8 @@ var available = append([]implementation{reference, generic}, archImplementations
 // active is the implementation in use: the last (fastest) available one.
 var active = available[len(available)-1]
 
+func init() { archSelected() }
+
 // ErrUnknownImplementation is returned by [Use] for a name that is not in
 // [Implementations].
 var ErrUnknownImplementation = errors.New("cksum: unknown or unsupported implementation")
@@ -48,7 +50,8 @@ func Use(name string) (restore func(), err error) {
 		if im.name == name {
 			prev := active
 			active = im
-			return func() { active = prev }, nil
+			archSelected()
+			return func() { active = prev; archSelected() }, nil
 		}
 	}
 	return nil, ErrUnknownImplementation

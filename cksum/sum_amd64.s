@@ -225,6 +225,7 @@ avx512reduce:
 	RET
 
 // func copySumAVX512(dst, src []byte) uint64
+// dst is at least as long as src.
 TEXT ·copySumAVX512(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
@@ -235,52 +236,42 @@ TEXT ·copySumAVX512(SB), NOSPLIT, $0-56
 	VPXORQ Z9, Z9, Z9
 	VPXORQ Z10, Z10, Z10
 	VPXORQ Z11, Z11, Z11
+	XORQ BX, BX          // offset
+	MOVQ CX, DX
+	SUBQ $128, DX        // last offset at which 128 bytes remain
+	JB   cavx512rest
 
-cavx512loop256:
-	CMPQ CX, $256
-	JB   cavx512loop64
-	VMOVDQU64 (SI), Z0
-	VMOVDQU64 64(SI), Z1
-	VMOVDQU64 128(SI), Z2
-	VMOVDQU64 192(SI), Z3
-	VMOVDQU64 Z0, (DI)
-	VMOVDQU64 Z1, 64(DI)
-	VMOVDQU64 Z2, 128(DI)
-	VMOVDQU64 Z3, 192(DI)
+cavx512loop128:
+	// 128 bytes per round measured faster than 256 at packet sizes: the
+	// stores bound the loop, and fewer bytes are left for the tail.
+	VMOVDQU64 (SI)(BX*1), Z0
+	VMOVDQU64 64(SI)(BX*1), Z1
+	VMOVDQU64 Z0, (DI)(BX*1)
+	VMOVDQU64 Z1, 64(DI)(BX*1)
 	VPSRLQ    $32, Z0, Z4
 	VPSRLQ    $32, Z1, Z5
-	VPSRLQ    $32, Z2, Z6
-	VPSRLQ    $32, Z3, Z7
 	VPANDQ    Z31, Z0, Z0
 	VPANDQ    Z31, Z1, Z1
-	VPANDQ    Z31, Z2, Z2
-	VPANDQ    Z31, Z3, Z3
 	VPADDQ    Z0, Z8, Z8
-	VPADDQ    Z1, Z9, Z9
-	VPADDQ    Z2, Z10, Z10
-	VPADDQ    Z3, Z11, Z11
-	VPADDQ    Z4, Z8, Z8
-	VPADDQ    Z5, Z9, Z9
-	VPADDQ    Z6, Z10, Z10
-	VPADDQ    Z7, Z11, Z11
-	ADDQ      $256, SI
-	ADDQ      $256, DI
-	SUBQ      $256, CX
-	JMP       cavx512loop256
+	VPADDQ    Z4, Z9, Z9
+	VPADDQ    Z1, Z10, Z10
+	VPADDQ    Z5, Z11, Z11
+	ADDQ      $128, BX
+	CMPQ      BX, DX
+	JLE       cavx512loop128
 
-cavx512loop64:
+cavx512rest:
+	SUBQ BX, CX          // 0..127 bytes left
 	CMPQ CX, $64
 	JB   cavx512tail
-	VMOVDQU64 (SI), Z0
-	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 (SI)(BX*1), Z0
+	VMOVDQU64 Z0, (DI)(BX*1)
 	VPSRLQ    $32, Z0, Z4
 	VPANDQ    Z31, Z0, Z0
 	VPADDQ    Z0, Z8, Z8
 	VPADDQ    Z4, Z9, Z9
-	ADDQ      $64, SI
-	ADDQ      $64, DI
+	ADDQ      $64, BX
 	SUBQ      $64, CX
-	JMP       cavx512loop64
 
 cavx512tail:
 	TESTQ CX, CX
@@ -289,8 +280,21 @@ cavx512tail:
 	SHLQ  CX, AX
 	NOTQ  AX
 	KMOVQ AX, K1
-	VMOVDQU8.Z (SI), K1, Z0
-	VMOVDQU8   Z0, K1, (DI)
+	VMOVDQU8.Z (SI)(BX*1), K1, Z0
+	TESTQ      BX, BX
+	JNZ        cavx512overlap
+	VMOVDQU8   Z0, K1, (DI) // n < 64: the only store is a masked one
+	JMP        cavx512tailsum
+
+cavx512overlap:
+	// Copy the tail as the last 64 bytes of the buffer, overlapping what
+	// was already written: masked stores are slow on some CPUs, masked
+	// loads are not.
+	ADDQ      CX, BX
+	VMOVDQU64 -64(SI)(BX*1), Z1
+	VMOVDQU64 Z1, -64(DI)(BX*1)
+
+cavx512tailsum:
 	VPSRLQ    $32, Z0, Z4
 	VPANDQ    Z31, Z0, Z0
 	VPADDQ    Z0, Z8, Z8
@@ -309,4 +313,86 @@ cavx512reduce:
 	ADDQ          DX, AX
 	VZEROUPPER
 	MOVQ          AX, ret+48(FP)
+	RET
+
+// The VNNI variant treats the input as 16-bit little-endian words w and
+// uses one multiply-add per 64 bytes: flipping the top bit makes every word
+// the signed value w-32768, and VPDPWSSD adds pairs of them (times 1) into
+// 32-bit lanes:
+//
+//	for each pair (w0, w1): acc32 += (w0-32768) + (w1-32768)
+//
+// A lane moves by at most 65536 per step; the caller passes at most
+// vnniChunk bytes per call (at most 4,100 steps per accumulator), so even
+// the sum of the four accumulators stays below 2^31 in magnitude. The caller adds back 32768 per word (2^20 per
+// 64-byte vector, the zero-filled tail included), which makes the result
+// the exact word sum.
+
+// func sumAVX512VNNI(b []byte) uint64
+TEXT ·sumAVX512VNNI(SB), NOSPLIT, $0-32
+	MOVQ b_base+0(FP), SI
+	MOVQ b_len+8(FP), CX
+	MOVL $0x80008000, AX
+	VPBROADCASTD AX, Z30
+	MOVL $0x00010001, AX
+	VPBROADCASTD AX, Z31
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	VPXORQ Z10, Z10, Z10
+	VPXORQ Z11, Z11, Z11
+
+vnniloop256:
+	CMPQ CX, $256
+	JB   vnniloop64
+	VPXORD   (SI), Z30, Z0
+	VPXORD   64(SI), Z30, Z1
+	VPXORD   128(SI), Z30, Z2
+	VPXORD   192(SI), Z30, Z3
+	VPDPWSSD Z31, Z0, Z8
+	VPDPWSSD Z31, Z1, Z9
+	VPDPWSSD Z31, Z2, Z10
+	VPDPWSSD Z31, Z3, Z11
+	ADDQ     $256, SI
+	SUBQ     $256, CX
+	JMP      vnniloop256
+
+vnniloop64:
+	CMPQ CX, $64
+	JB   vnnitail
+	VPXORD   (SI), Z30, Z0
+	VPDPWSSD Z31, Z0, Z8
+	ADDQ     $64, SI
+	SUBQ     $64, CX
+	JMP      vnniloop64
+
+vnnitail:
+	TESTQ CX, CX
+	JZ    vnnireduce
+	MOVQ  $-1, AX
+	SHLQ  CX, AX
+	NOTQ  AX
+	KMOVQ AX, K1
+	VMOVDQU8.Z (SI), K1, Z0
+	VPXORD     Z0, Z30, Z0
+	VPDPWSSD   Z31, Z0, Z9
+
+vnnireduce:
+	// The four accumulators fit one signed 32-bit lane (vnniChunk keeps
+	// each below 2^29); widen once, then add up the lanes.
+	VPADDD        Z9, Z8, Z8
+	VPADDD        Z11, Z10, Z10
+	VPADDD        Z10, Z8, Z8
+	VEXTRACTI64X4 $1, Z8, Y0
+	VPMOVSXDQ     Y8, Z8
+	VPMOVSXDQ     Y0, Z0
+	VPADDQ        Z0, Z8, Z8
+	VEXTRACTI64X4 $1, Z8, Y1
+	VPADDQ        Y1, Y8, Y8
+	VEXTRACTI128  $1, Y8, X1
+	VPADDQ        X1, X8, X8
+	VPEXTRQ       $1, X8, AX
+	VMOVQ         X8, DX
+	ADDQ          DX, AX
+	VZEROUPPER
+	MOVQ          AX, ret+24(FP)
 	RET

@@ -1,0 +1,15 @@
+module github.com/mpxdp/mpxdp/bench/anchors
+
+go 1.26.3
+
+replace github.com/mpxdp/mpxdp => ../..
+
+require (
+	github.com/mpxdp/mpxdp v0.0.0-00010101000000-000000000000
+	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
+)
+
+require (
+	github.com/klauspost/cpuid/v2 v2.4.2 // indirect
+	golang.org/x/sys v0.43.0 // indirect
+)

@@ -21,26 +21,27 @@ var layers = []struct {
 	pattern string // a package path relative to the module; "/..." matches a subtree
 	rank    int
 }{
-	{"internal/...", 0},     // test and tooling utilities (pcap files, this test)
-	{"cksum", 10},           // leaves
-	{"ofo", 10},             //
-	{"cflb", 10},            //
-	{"mptcp/wire", 20},      // packet views, options, keys
-	{"mptcp/cc", 20},        // congestion control (no packets)
-	{"dataplane/mbox", 30},  // middlebox transforms on frames
-	{"dataplane/sim", 30},   // protocol-agnostic simulator: carries IP packets between engines
-	{"mptcp/tcp", 40},       // subflow TCP engine
-	{"mptcp/sched", 50},     // connection-level policies
-	{"mptcp/pm", 50},        //
-	{"mptcp", 60},           // the MPTCP engine
-	{"mptcp/mptcptest", 70}, // engine test harness over dataplane/sim
-	{"xsk", 80},             // AF_XDP sockets
-	{"dataplane/pipe", 85},  // runtime links
-	{"dataplane", 90},       // the runtime around the engine
-	{"", 100},               // root package: the public API
-	{"examples/...", 110},   // programs
-	{"cmd/...", 110},        //
-	{"bench/...", 110},      //
+	{"internal/...", 0},       // test and tooling utilities (pcap files, this test)
+	{"cksum", 10},             // leaves
+	{"ofo", 10},               //
+	{"cflb", 10},              //
+	{"mptcp/wire", 20},        // packet views, options, keys
+	{"mptcp/cc", 20},          // congestion control (no packets)
+	{"dataplane/mbox", 30},    // middlebox transforms on frames
+	{"dataplane/sim", 30},     // protocol-agnostic simulator: carries IP packets between engines
+	{"mptcp/tcp", 40},         // subflow TCP engine
+	{"mptcp/tcp/tcptest", 45}, // a minimal TCP stack over the engine, for tests
+	{"mptcp/sched", 50},       // connection-level policies
+	{"mptcp/pm", 50},          //
+	{"mptcp", 60},             // the MPTCP engine
+	{"mptcp/mptcptest", 70},   // engine test harness over dataplane/sim
+	{"xsk", 80},               // AF_XDP sockets
+	{"dataplane/pipe", 85},    // runtime links
+	{"dataplane", 90},         // the runtime around the engine
+	{"", 100},                 // root package: the public API
+	{"examples/...", 110},     // programs
+	{"cmd/...", 110},          //
+	{"bench/...", 110},        //
 }
 
 // enginePrefixes are the sans-IO packages (ARCHITECTURE: "The protocol

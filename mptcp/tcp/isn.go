@@ -1,0 +1,38 @@
+package tcp
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+)
+
+// ISNGenerator chooses initial sequence numbers as RFC 6528 §3 specifies:
+// ISN = M + F(local, remote, secret), where M is a 4-microsecond timer and
+// F a keyed hash (SHA-256 here) of the connection's addresses and ports
+// with a secret drawn once from the injected random source.
+type ISNGenerator struct {
+	secret [16]byte
+}
+
+// NewISNGenerator draws the secret from r.
+func NewISNGenerator(r rand.Source) *ISNGenerator {
+	g := &ISNGenerator{}
+	binary.LittleEndian.PutUint64(g.secret[0:], r.Uint64())
+	binary.LittleEndian.PutUint64(g.secret[8:], r.Uint64())
+	return g
+}
+
+// ISN returns the initial sequence number for a connection at time now.
+func (g *ISNGenerator) ISN(now time.Duration, local, remote netip.AddrPort) Seq {
+	var msg [16 + 2*18]byte
+	copy(msg[:16], g.secret[:])
+	la, ra := local.Addr().As16(), remote.Addr().As16()
+	copy(msg[16:], la[:])
+	binary.BigEndian.PutUint16(msg[32:], local.Port())
+	copy(msg[34:], ra[:])
+	binary.BigEndian.PutUint16(msg[50:], remote.Port())
+	h := sha256.Sum256(msg[:])
+	return Seq(uint32(now/(4*time.Microsecond)) + binary.BigEndian.Uint32(h[:4]))
+}

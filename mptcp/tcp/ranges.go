@@ -80,19 +80,6 @@ func (ss *spanSet) trimBelow(x uint64) {
 	}
 }
 
-// contains reports whether x is in the set.
-func (ss *spanSet) contains(x uint64) bool {
-	for i := 0; i < ss.n; i++ {
-		if x < ss.s[i].start {
-			return false
-		}
-		if x < ss.s[i].end {
-			return true
-		}
-	}
-	return false
-}
-
 // bytesAbove returns the bytes and the number of ranges at or above x.
 func (ss *spanSet) bytesAbove(x uint64) (bytes, ranges int) {
 	for i := ss.n - 1; i >= 0; i-- {

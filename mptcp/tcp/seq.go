@@ -24,17 +24,3 @@ func (s Seq) GEQ(t Seq) bool { return int32(s-t) >= 0 }
 
 // InRange reports lo ≤ s < hi.
 func (s Seq) InRange(lo, hi Seq) bool { return s.GEQ(lo) && s.LT(hi) }
-
-func maxSeq(a, b Seq) Seq {
-	if a.GT(b) {
-		return a
-	}
-	return b
-}
-
-func minSeq(a, b Seq) Seq {
-	if a.LT(b) {
-		return a
-	}
-	return b
-}

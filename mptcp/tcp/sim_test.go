@@ -49,15 +49,15 @@ type transfer struct {
 }
 
 type transferOpts struct {
-	size     int
-	path     sim.LinkConfig
-	reverse  sim.LinkConfig // zero: same as path
-	mss      int
-	sndBuf   int
-	rcvBuf   int
-	noSACK   bool
-	noTS     bool
-	cc       string
+	size    int
+	path    sim.LinkConfig
+	reverse sim.LinkConfig // zero: same as path
+	mss     int
+	sndBuf  int
+	rcvBuf  int
+	noSACK  bool
+	noTS    bool
+	cc      string
 }
 
 func newTransfer(t testing.TB, seed uint64, o transferOpts) *transfer {

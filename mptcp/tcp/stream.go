@@ -21,7 +21,6 @@ type Stream struct {
 	sndBase, rcvBase uint64
 
 	established bool
-	eof         bool // the peer's FIN arrived and everything before it was read
 	finRcvd     bool
 	closed      bool
 	err         error

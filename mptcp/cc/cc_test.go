@@ -178,8 +178,13 @@ func TestCubicRTOAndMSSChange(t *testing.T) {
 		t.Errorf("RTO: cwnd %d ssthresh %d, want 1 and 7 segments", c.Window(), c.SSThresh())
 	}
 	c.SetMSS(mss / 2)
-	if c.Window() != mss {
-		t.Errorf("SetMSS changed the window in bytes to %d", c.Window())
+	if c.Window() != mss/2 {
+		t.Errorf("after SetMSS the window is %d bytes, want still one segment", c.Window())
+	}
+	r := NewReno(mss)
+	r.SetMSS(1000)
+	if r.Window() != 10*1000 {
+		t.Errorf("Reno IW after SetMSS(1000): %d, want ten segments", r.Window())
 	}
 }
 

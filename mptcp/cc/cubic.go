@@ -52,17 +52,12 @@ func (c *Cubic) SSThresh() int {
 	return int(c.ssthresh * float64(c.mss))
 }
 
-// SetMSS changes the segment size; the window keeps its size in bytes.
+// SetMSS changes the segment size. The windows are kept in segments (as
+// Linux's, which count packets), so their size in bytes scales.
 func (c *Cubic) SetMSS(mss int) {
-	if mss == c.mss || mss <= 0 {
-		return
+	if mss > 0 {
+		c.mss = mss
 	}
-	scale := float64(c.mss) / float64(mss)
-	c.cwnd *= scale
-	c.ssthresh *= scale
-	c.wMax *= scale
-	c.wEst *= scale
-	c.mss = mss
 }
 
 // wCubic is W_cubic(t) of RFC 9438 eq. 1.

@@ -30,8 +30,20 @@ func (r *Reno) Window() int { return r.cwnd }
 // SSThresh returns the slow-start threshold in bytes.
 func (r *Reno) SSThresh() int { return r.ssthresh }
 
-// SetMSS changes the segment size the window counts in.
-func (r *Reno) SetMSS(mss int) { r.mss = mss }
+// SetMSS changes the segment size. The windows keep their size in
+// segments, as Linux's (which counts packets) do: the initial window
+// stays ten segments when the handshake lowers the MSS.
+func (r *Reno) SetMSS(mss int) {
+	if mss <= 0 || mss == r.mss {
+		return
+	}
+	r.cwnd = r.cwnd / r.mss * mss
+	if r.ssthresh != int(^uint(0)>>1) {
+		r.ssthresh = r.ssthresh / r.mss * mss
+	}
+	r.acked = 0
+	r.mss = mss
+}
 
 // OnAck grows the window (RFC 5681 §3.1 with RFC 3465 §2.1, L = 2).
 func (r *Reno) OnAck(_ time.Duration, a Ack) {

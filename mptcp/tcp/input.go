@@ -495,12 +495,13 @@ func (c *Conn) detectLoss(now time.Duration) {
 	if c.dupAcks < 3 && !(c.sackOK && c.isLost(c.sndUna)) {
 		return
 	}
+	flightSize := c.InFlight() // RFC 5681 eq. 4 uses FlightSize
 	c.inRecovery = true
 	c.recoveryPoint = c.sndMax
 	c.highRxt = c.sndUna
 	c.rxmitNow = true
 	c.Stats.FastRecoveries++
-	c.cc.OnCongestion(now, c.pipe())
+	c.cc.OnCongestion(now, flightSize)
 	c.rttTiming = false
 	c.owner.Event(now, Event{Kind: EventLoss})
 }
@@ -554,6 +555,7 @@ func (c *Conn) handleSynSent(now time.Duration, seg *wire.Segment) {
 		c.Stats.BadChecksum++
 		return
 	}
+	c.lastRecv = now
 	ackOK := false
 	if flags&wire.FlagACK != 0 {
 		if Seq(t.Ack()) != c.iss.Add(1) {

@@ -237,3 +237,33 @@ func TestBulkTransferProperty(t *testing.T) {
 		})
 	}
 }
+
+// TestGoodputMatchesMathis: NewReno's goodput on a lossy path is within a
+// factor of 2 of the Mathis et al. model, MSS/RTT · sqrt(3/2)/sqrt(p).
+func TestGoodputMatchesMathis(t *testing.T) {
+	for _, tc := range []struct {
+		loss float64
+		rtt  time.Duration
+	}{
+		{0.01, 20 * time.Millisecond},
+		{0.003, 40 * time.Millisecond},
+		{0.02, 10 * time.Millisecond},
+	} {
+		mss := 1460
+		o := transferOpts{size: 8 << 20, mss: mss, sndBuf: 8 << 20, rcvBuf: 8 << 20,
+			path:    sim.LinkConfig{Rate: 1e9, Delay: tc.rtt / 2, Loss: tc.loss},
+			reverse: sim.LinkConfig{Rate: 1e9, Delay: tc.rtt / 2}}
+		tr := newTransfer(t, 42, o)
+		tr.check(t, time.Hour)
+		payload := float64(mss - 12) // timestamps take 12 bytes of every segment
+		model := payload * 8 / tc.rtt.Seconds() * math.Sqrt(1.5) / math.Sqrt(tc.loss)
+		got := float64(len(tr.data)) * 8 / tr.doneAt.Seconds()
+		ratio := got / model
+		t.Logf("loss %.3f rtt %v: goodput %.2f Mbit/s, Mathis %.2f Mbit/s, ratio %.2f (retransmits %d, fast recoveries %d, RTOs %d)",
+			tc.loss, tc.rtt, got/1e6, model/1e6, ratio, tr.cs.Conn().Stats.Retransmits,
+			tr.cs.Conn().Stats.FastRecoveries, tr.cs.Conn().Stats.RTOs)
+		if ratio < 0.5 || ratio > 2 {
+			t.Errorf("goodput/Mathis = %.2f, want within a factor of 2", ratio)
+		}
+	}
+}

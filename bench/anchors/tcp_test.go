@@ -30,11 +30,11 @@ func cpuTime() time.Duration {
 // gvisorPair is two gVisor netstacks joined by channel link endpoints,
 // with a goroutine per direction moving packets, and one TCP connection.
 type gvisorPair struct {
-	cancel       context.CancelFunc
-	client       net.Conn
-	server       net.Conn
-	stacks       [2]*stack.Stack
-	received     chan int64
+	cancel   context.CancelFunc
+	client   net.Conn
+	server   net.Conn
+	stacks   [2]*stack.Stack
+	received chan int64
 }
 
 func newGVisorPair(b *testing.B, mtu uint32) *gvisorPair {

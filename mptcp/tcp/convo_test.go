@@ -637,3 +637,59 @@ func TestNagle(t *testing.T) {
 	cv.send(seg{flags: wire.FlagACK, seq: remoteISS + 1, ack: localISS + 11, win: 30000})
 	cv.expect(seg{flags: wire.FlagACK | wire.FlagPSH, seq: localISS + 11, ack: remoteISS + 1, payload: data(10, 'b')})
 }
+
+// TestIPv6Connection: the handshake and a data segment over IPv6, with the
+// IPv6 pseudo-header in both checksums.
+func TestIPv6Connection(t *testing.T) {
+	local := netip.MustParseAddrPort("[2001:db8::2]:40000")
+	remote := netip.MustParseAddrPort("[2001:db8::1]:5001")
+	s := tcp.NewStream(1<<16, 1<<16)
+	c := tcp.Dial(0, tcp.Config{}, local, remote, localISS, 0, s)
+	s.Attach(c)
+	buf := make([]byte, 65536)
+	n := c.PollTransmit(0, buf)
+	var p wire.Segment
+	if err := wire.ParseSegment(buf[:n], &p, nil); err != nil || p.Version != 6 {
+		t.Fatalf("SYN: version %d, err %v", p.Version, err)
+	}
+	if !p.ChecksumOK(cksum.Sum(p.Payload(), 0)) {
+		t.Fatal("SYN over IPv6 has a bad checksum")
+	}
+	if p.Options.MSS != 1460 {
+		t.Errorf("MSS %d", p.Options.MSS)
+	}
+	reply := func(flags uint8, seq, ack uint32, payload []byte) {
+		var o wire.Options
+		if flags&wire.FlagSYN != 0 {
+			o.Has, o.MSS = wire.OptMSS, 1200
+		}
+		plan := wire.PlanOptions(&o, flags, len(payload) > 0)
+		pkt := make([]byte, wire.IPv6HeaderLen+wire.TCPHeaderLen+plan.Len+len(payload))
+		tcpb := pkt[wire.IPv6HeaderLen:]
+		plan.Encode(tcpb[wire.TCPHeaderLen:], &o)
+		h := wire.TCPHeader{SrcPort: remote.Port(), DstPort: local.Port(), Seq: seq, Ack: ack, Flags: flags, Window: 30000}
+		hl := h.Encode(tcpb, plan.Len)
+		copy(tcpb[hl:], payload)
+		ip := wire.IPv6Header{NextHeader: wire.ProtocolTCP, HopLimit: 64, Src: remote.Addr().As16(), Dst: local.Addr().As16(), PayloadLen: len(tcpb)}
+		ip.Encode(pkt)
+		wire.SetTCPChecksum(tcpb[:hl], cksum.IPv6PseudoHeader(ip.Src, ip.Dst, wire.ProtocolTCP, uint32(len(tcpb))), cksum.Sum(payload, 0))
+		var in wire.Segment
+		if err := wire.ParseSegment(pkt, &in, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.Handle(time.Millisecond, &in)
+	}
+	reply(wire.FlagSYN|wire.FlagACK, remoteISS, localISS+1, nil)
+	if c.State() != tcp.Established || c.SendMSS() != 1200 {
+		t.Fatalf("state %v MSS %d", c.State(), c.SendMSS())
+	}
+	reply(wire.FlagACK, remoteISS+1, localISS+1, data(300, 'v'))
+	if s.Buffered() != 300 {
+		t.Fatalf("buffered %d, want 300", s.Buffered())
+	}
+	s.Write(data(100, 'w'))
+	n = c.PollTransmit(time.Millisecond, buf)
+	if err := wire.ParseSegment(buf[:n], &p, nil); err != nil || len(p.Payload()) != 100 || !p.ChecksumOK(cksum.Sum(p.Payload(), 0)) {
+		t.Fatalf("data segment over IPv6: %v, %d bytes", err, len(p.Payload()))
+	}
+}

@@ -216,7 +216,8 @@ func TestBulkTransferProperty(t *testing.T) {
 		}
 		size := 1 + r.IntN(200<<10)
 		o := transferOpts{size: size, mss: mss, path: cfg, sndBuf: 64<<10 + r.IntN(1<<20),
-			rcvBuf: 16<<10 + r.IntN(1<<20), noSACK: r.IntN(4) == 0, noTS: r.IntN(4) == 0}
+			rcvBuf: 16<<10 + r.IntN(1<<20), noSACK: r.IntN(4) == 0, noTS: r.IntN(4) == 0,
+			cc: []string{"reno", "cubic"}[r.IntN(2)]}
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			tr := newTransfer(t, seed, o)
 			tr.check(t, 30*time.Minute)

@@ -63,7 +63,7 @@ func (c *Cubic) SetMSS(mss int) {
 // wCubic is W_cubic(t) of RFC 9438 eq. 1.
 func (c *Cubic) wCubic(t float64) float64 {
 	d := t - c.k
-	return cubicC*d*d*d + c.wMax
+	return float64(cubicC*d*d*d) + c.wMax // no fused multiply-add: the same result on every CPU
 }
 
 // OnAck grows the window: slow start below ssthresh, else the cubic

@@ -451,6 +451,39 @@ func (c *Conn) Window() int { return c.cc.Window() }
 // CC returns the connection's congestion controller.
 func (c *Conn) CC() cc.Controller { return c.cc }
 
+// PeerWindowScale returns the shift the peer applies to its window field
+// (0 when window scaling was not negotiated).
+func (c *Conn) PeerWindowScale() uint8 {
+	if !c.wsOK {
+		return 0
+	}
+	return c.sndShift
+}
+
+// SendQueued returns the bytes pushed but not yet sent.
+func (c *Conn) SendQueued() int {
+	if c.sndEnd > c.sndNxt {
+		return int(c.sndEnd - c.sndNxt)
+	}
+	return 0
+}
+
+// Unacked returns the bytes pushed and not yet acknowledged.
+func (c *Conn) Unacked() int {
+	if c.sndEnd > c.sndUna {
+		return int(c.sndEnd - c.sndUna)
+	}
+	return 0
+}
+
+// InRecovery reports whether the connection is recovering from a loss or
+// a retransmission timeout.
+func (c *Conn) InRecovery() bool { return c.inRecovery || c.rtoRecovery }
+
+// LastReceived returns when a segment last arrived (for stale-subflow
+// detection).
+func (c *Conn) LastReceived() time.Duration { return c.lastRecv }
+
 // SendMSS returns the largest payload of a segment without options.
 func (c *Conn) SendMSS() int { return c.sndMSS }
 

@@ -688,6 +688,10 @@ func TestIPv6Connection(t *testing.T) {
 		t.Fatalf("buffered %d, want 300", s.Buffered())
 	}
 	s.Write(data(100, 'w'))
+	n = c.PollTransmit(time.Millisecond, buf) // the third ACK leaves first, alone
+	if err := wire.ParseSegment(buf[:n], &p, nil); err != nil || len(p.Payload()) != 0 {
+		t.Fatalf("expected the pure third ACK first: %v, %d bytes", err, len(p.Payload()))
+	}
 	n = c.PollTransmit(time.Millisecond, buf)
 	if err := wire.ParseSegment(buf[:n], &p, nil); err != nil || len(p.Payload()) != 100 || !p.ChecksumOK(cksum.Sum(p.Payload(), 0)) {
 		t.Fatalf("data segment over IPv6: %v, %d bytes", err, len(p.Payload()))

@@ -40,6 +40,11 @@ func (c *Conn) PollTransmit(now time.Duration, buf []byte) int {
 			return c.emitSYN(now, buf, wire.FlagSYN|wire.FlagACK)
 		}
 	}
+	if c.ackNow && c.state == Established && c.sndMax == 1 && c.sndUna == 1 {
+		// The third ACK goes out on its own before any data, as Linux
+		// sends it (an MPTCP client's carries MP_CAPABLE with both keys).
+		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndNxt), c.sndNxt, 0, false)
+	}
 	if c.state != TimeWait && c.state != SynReceived {
 		if n := c.sendData(now, buf); n > 0 {
 			return n

@@ -1,0 +1,145 @@
+package mptcp
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
+)
+
+// Config configures an Endpoint. The zero value of every field but Rand
+// gives Linux-like defaults.
+type Config struct {
+	// Rand is the source of keys, nonces, ISN secrets and timestamp
+	// offsets: crypto-seeded in production, seeded in tests. Required.
+	Rand rand.Source
+	// LocalAddrs are the addresses this endpoint owns; path managers open
+	// subflows from them and announce them.
+	LocalAddrs []netip.Addr
+
+	// Checksum asks for DSS checksums (the A flag, RFC 8684 §3.1). They are
+	// used when either side asks (INTEROP B.3).
+	Checksum bool
+	// DenyJoinInitial sets the C flag: the peer must not join our initial
+	// address and port (Linux: allow_join_initial_addr_port=0).
+	DenyJoinInitial bool
+	// DisableMPTCP makes the endpoint a plain TCP stack (no MP_CAPABLE).
+	DisableMPTCP bool
+
+	Scheduler   string // "lowrtt" (default), "roundrobin", "redundant"
+	CC          string // "reno", "cubic" (default), "lia", "olia", "balia"
+	PathManager string // "fullmesh" (default), "ndiffports", "manual"
+	// Subflows is ndiffports' subflow count (default 2).
+	Subflows int
+	// MaxSubflows limits the subflows of one connection, initial included
+	// (Linux limits extra subflows to 8). Default 8.
+	MaxSubflows int
+	// MaxAddAddrAccepted limits how many announced addresses a connection
+	// uses (Linux add_addr_accepted). Default 8.
+	MaxAddAddrAccepted int
+
+	SendBuffer int // bytes; default 4 MiB
+	RecvBuffer int // bytes; default 4 MiB
+
+	// TCP is the template for every subflow (MSS, timers, ...).
+	TCP tcp.Config
+
+	// CloseTimeout is how long a connection without subflows waits for a
+	// new one (make-after-break) before closing (Linux close_timeout, 60 s).
+	CloseTimeout time.Duration
+	// AddAddrTimeout is the ADD_ADDR retransmission interval cap (Linux
+	// add_addr_timeout, 120 s); ADD_ADDR is sent at most 4 times.
+	AddAddrTimeout time.Duration
+	// MaxMapping bounds a DSS mapping (RFC 8684 §3.3.1: 16-bit length);
+	// default 64 KiB − 1.
+	MaxMapping int
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Rand == nil {
+		return cfg, errors.New("mptcp: Config.Rand is required")
+	}
+	if cfg.Scheduler == "" {
+		cfg.Scheduler = "lowrtt"
+	}
+	if cfg.CC == "" {
+		cfg.CC = "cubic"
+	}
+	if cfg.PathManager == "" {
+		cfg.PathManager = "fullmesh"
+	}
+	if cfg.Subflows == 0 {
+		cfg.Subflows = 2
+	}
+	if cfg.MaxSubflows == 0 {
+		cfg.MaxSubflows = 8
+	}
+	if cfg.MaxAddAddrAccepted == 0 {
+		cfg.MaxAddAddrAccepted = 8
+	}
+	if cfg.SendBuffer == 0 {
+		cfg.SendBuffer = 4 << 20
+	}
+	if cfg.RecvBuffer == 0 {
+		cfg.RecvBuffer = 4 << 20
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = 60 * time.Second
+	}
+	if cfg.AddAddrTimeout == 0 {
+		cfg.AddAddrTimeout = 120 * time.Second
+	}
+	if cfg.MaxMapping == 0 || cfg.MaxMapping > 0xffff {
+		cfg.MaxMapping = 0xffff
+	}
+	if cfg.TCP.MaxWindow == 0 {
+		cfg.TCP.MaxWindow = cfg.RecvBuffer
+	}
+	return cfg, nil
+}
+
+// Errors a connection closes with (in EventClosed and from Read/Write).
+var (
+	// ErrClosed: the application closed the connection.
+	ErrClosed = errors.New("mptcp: connection closed")
+	// ErrTimeout: the connection timed out (handshake or data).
+	ErrTimeout = errors.New("mptcp: connection timed out")
+	// ErrRefused: the peer refused the connection.
+	ErrRefused = errors.New("mptcp: connection refused")
+)
+
+// ResetError reports a connection reset by the peer: a TCP RST on the last
+// subflow, or MP_FASTCLOSE (RFC 8684 §3.5).
+type ResetError struct {
+	FastClose bool
+	Reason    uint8 // MP_TCPRST reason (RFC 8684 §3.6), when the peer sent one
+}
+
+func (e *ResetError) Error() string {
+	if e.FastClose {
+		return "mptcp: connection reset by peer (MP_FASTCLOSE)"
+	}
+	return fmt.Sprintf("mptcp: connection reset by peer (reason %d)", e.Reason)
+}
+
+// FallbackError describes why a connection fell back to plain TCP (RFC 8684
+// §3.7). It is informational: a fallen-back connection still works.
+type FallbackError struct {
+	Reason string
+}
+
+func (e *FallbackError) Error() string { return "mptcp: fell back to TCP: " + e.Reason }
+
+// MP_TCPRST reason codes (RFC 8684 §3.6).
+const (
+	RstUnspecified = 0
+	RstMPTCPError  = 1
+	RstNoResources = 2
+	RstProhibited  = 3
+	RstTooMuchData = 4
+	RstPerformance = 5
+	RstMiddlebox   = 6
+)

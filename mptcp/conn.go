@@ -1,0 +1,1164 @@
+package mptcp
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/mpxdp/mpxdp/cksum"
+	"github.com/mpxdp/mpxdp/ofo"
+	"net/netip"
+	"time"
+
+	"github.com/mpxdp/mpxdp/mptcp/cc"
+	"github.com/mpxdp/mpxdp/mptcp/pm"
+	"github.com/mpxdp/mpxdp/mptcp/sched"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
+)
+
+// linearMap maps subflow offsets to data sequence numbers one to one: the
+// whole stream of a plain TCP connection, or what follows an infinite
+// mapping after a fallback (RFC 8684 §3.7).
+type linearMap struct{ off, dsn uint64 }
+
+// ConnStats counts what happened on a connection.
+type ConnStats struct {
+	BytesSent, BytesReceived uint64 // application bytes
+	Reinjected               uint64 // bytes resent on another subflow
+	DuplicateData            uint64 // bytes received that the connection already held
+	MappingMismatch          uint64
+	UnmappedBytes            uint64
+	ChecksumFailures         uint64
+	DataWithoutDSS           uint64
+	JoinHMACFailures         uint64
+	JoinsRejected            uint64
+	AddAddrBadHMAC           uint64
+	MPFailSent, MPFailRecv   uint64
+	SubflowsOpened           uint64
+	SubflowsClosed           uint64
+}
+
+// Conn is one MPTCP connection: a reliable byte stream over one or more
+// subflows. Its methods are non-blocking and must be called from the
+// goroutine that drives the Endpoint.
+type Conn struct {
+	ep     *Endpoint
+	client bool
+	// plainTCP: MPTCP was never negotiated; fallback: it was, then fell
+	// back to TCP (RFC 8684 §3.7). Both run one subflow as plain TCP.
+	plainTCP    bool
+	fallback    bool
+	fallbackErr *FallbackError
+
+	localKey, remoteKey     uint64
+	localToken, remoteToken uint32
+	localIDSN, remoteIDSN   uint64
+	csum                    bool
+	denyJoinInitial         bool
+	mpcAckSent              bool
+	fullyEstablished        bool
+	established             bool
+	everJoined              bool // a subflow was ever added: no infinite-mapping fallback any more
+
+	snd    sendBuffer
+	sndNxt uint64 // next DSN to hand to a subflow
+	sndMax uint64 // highest DSN handed out
+	wndEnd uint64 // peer's window right edge (INTEROP B.10); only grows
+	rcv    recvBuffer
+	sndFB  linearMap
+	rcvFB  linearMap
+
+	// Closing (RFC 8684 §3.3.3, INTEROP B.7).
+	writeClosed  bool   // the application will write no more
+	finDSN       uint64 // our DATA_FIN's DSN
+	dataFINSent  bool
+	dataFINAcked bool
+	finRetries   int
+	peerFIN      bool // the peer's DATA_FIN is known
+	peerFINDSN   uint64
+	peerFINDone  bool // ... and everything before it arrived
+	subflowsShut bool // TCP FINs sent on every subflow
+	// activeCloser: our DATA_FIN was acknowledged before the peer's
+	// arrived, so we close the subflows first and take the TIME-WAITs;
+	// the passive side answers the subflow FINs (INTEROP B.7, RFC 8041
+	// §3.6).
+	activeCloser      bool
+	shutAt            time.Duration
+	fastClosing       bool
+	fastCloseFromPeer bool
+	mpFailOutstanding bool // we sent MP_FAIL and wait for the peer's answer
+	closed            bool
+	closeErr          error
+	appClosed         bool
+
+	subflows  []*subflow
+	nextSubID int
+	sched     sched.Scheduler
+	ccGroup   cc.Group
+	pm        pm.Manager
+	reinject  []span
+
+	// Timers.
+	now          time.Duration
+	lastActivity time.Duration
+	rtxAt        time.Duration // MPTCP-level retransmission (DATA_FIN)
+	emptySince   time.Duration // when the last subflow closed (make-after-break)
+	dirty        bool
+	timerAt      time.Duration
+	timerGen     uint64
+
+	// Addresses (RFC 8684 §3.4).
+	remoteAddrs []pm.RemoteAddr
+	announce    []announcement
+
+	// Notifications to the application, reported once each until reset.
+	notedReadable, notedWritable bool
+
+	schedSubs []sched.Subflow
+	schedPick []int
+	pmState   pm.State
+	pmActions []pm.Action
+
+	Stats ConnStats
+}
+
+// announcement is an ADD_ADDR we send and retransmit until echoed.
+type announcement struct {
+	a      wire.AddAddr
+	sent   int
+	nextAt time.Duration
+	echoed bool
+	onSF   *subflow
+}
+
+func newConn(ep *Endpoint, client bool) *Conn {
+	c := &Conn{ep: ep, client: client}
+	c.snd = newSendBuffer(ep.cfg.SendBuffer)
+	c.rcv = newRecvBuffer(ep.cfg.RecvBuffer)
+	c.sched, _ = sched.New(ep.cfg.Scheduler)
+	if alg, ok := cc.Lookup(ep.cfg.CC); ok {
+		c.ccGroup = alg.NewGroup()
+	} else {
+		alg, _ := cc.Lookup("reno")
+		c.ccGroup = alg.NewGroup()
+	}
+	c.pm, _ = pm.New(ep.cfg.PathManager, ep.cfg.Subflows)
+	return c
+}
+
+// ofoCapacity sizes the out-of-order queue: one node per 512 bytes of
+// receive buffer, within bounds.
+func (c *Conn) ofoCapacity() int { return min(max(len(c.rcv.buf)/512, 64), 1<<16) }
+
+// mpcFlags returns the MP_CAPABLE flags we send: H always, A when we want
+// checksums (or, on the third ACK and first data, when they were
+// negotiated: INTEROP B.3), C when the peer must not join our initial
+// address.
+func (c *Conn) mpcFlags(afterSYN bool) uint8 {
+	f := uint8(wire.MPCHMACSHA256)
+	if c.ep.cfg.Checksum || afterSYN && c.csum {
+		f |= wire.MPCChecksumRequired
+	}
+	if c.ep.cfg.DenyJoinInitial {
+		f |= wire.MPCDenyJoinID0
+	}
+	return f
+}
+
+// --- Application interface -------------------------------------------------
+
+// Write copies as much of p as the send buffer holds and returns the
+// count; 0 with a nil error means the buffer is full (wait for
+// EventWritable). After CloseWrite or a reset it returns an error.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.closed {
+		return 0, c.err()
+	}
+	if c.writeClosed {
+		return 0, ErrClosed
+	}
+	n := c.snd.write(p)
+	c.Stats.BytesSent += uint64(n)
+	if n < len(p) {
+		c.notedWritable = false
+	}
+	if n > 0 {
+		c.wake()
+	}
+	return n, nil
+}
+
+// Read copies in-order received bytes into p. It returns 0, nil when
+// nothing is buffered yet (wait for EventReadable), io.EOF once the peer's
+// DATA_FIN (or FIN, for plain TCP) has been reached, and the connection's
+// error after a reset.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.rcv.q != nil {
+		if n := c.rcv.readInto(p); n > 0 {
+			c.Stats.BytesReceived += uint64(n)
+			c.windowOpened()
+			return n, nil
+		}
+	}
+	c.notedReadable = false
+	if c.peerFINDone {
+		return 0, io.EOF
+	}
+	if c.closed {
+		return 0, c.err()
+	}
+	return 0, nil
+}
+
+// Buffered returns the bytes ready to Read.
+func (c *Conn) Buffered() int {
+	if c.rcv.q == nil {
+		return 0
+	}
+	return c.rcv.buffered()
+}
+
+// WriteSpace returns how many bytes Write would take now.
+func (c *Conn) WriteSpace() int { return c.snd.space() }
+
+// CloseWrite sends a DATA_FIN after the data written so far (for a plain
+// TCP connection, a FIN).
+func (c *Conn) CloseWrite() {
+	if c.writeClosed || c.closed {
+		return
+	}
+	c.writeClosed = true
+	c.finDSN = c.snd.end
+	c.wake()
+}
+
+// Close closes the connection. Unread received data makes it an abortive
+// close with MP_FASTCLOSE, as Linux does (INTEROP B.8); otherwise the
+// DATA_FIN exchange runs to completion in the background.
+func (c *Conn) Close() {
+	if c.closed {
+		return
+	}
+	c.appClosed = true
+	if c.Buffered() > 0 {
+		c.Abort()
+		return
+	}
+	c.CloseWrite()
+}
+
+// Abort resets the connection at once: RSTs with MP_FASTCLOSE on every
+// subflow (RFC 8684 §3.5), or a plain RST.
+func (c *Conn) Abort() {
+	if c.closed {
+		return
+	}
+	c.fastClosing = true
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			sf.tcp.Abort(c.now)
+		}
+	}
+	c.finish(c.now, ErrClosed)
+}
+
+// Established reports whether the initial handshake completed.
+func (c *Conn) Established() bool { return c.established }
+
+// MPTCP reports whether the connection speaks MPTCP (not plain TCP or
+// fallen back).
+func (c *Conn) MPTCP() bool { return !c.plainTCP && !c.fallback }
+
+// Fallback returns why the connection fell back to TCP, or nil.
+func (c *Conn) Fallback() *FallbackError { return c.fallbackErr }
+
+// Checksums reports whether DSS checksums are in use.
+func (c *Conn) Checksums() bool { return c.csum }
+
+// Closed reports whether the connection is closed, and its error (nil for
+// an orderly close).
+func (c *Conn) Closed() (bool, error) { return c.closed, c.closeErr }
+
+// Done reports whether both directions finished in order: our DATA_FIN
+// was acknowledged and the peer's was received.
+func (c *Conn) Done() bool { return c.dataFINAcked && c.peerFINDone }
+
+// LocalToken returns our token (RFC 8684 §3.2).
+func (c *Conn) LocalToken() uint32 { return c.localToken }
+
+// SubflowInfo describes one subflow for applications and tools.
+type SubflowInfo struct {
+	ID                 int
+	Local, Remote      netip.AddrPort
+	LocalID, RemoteID  uint8
+	Backup, PeerBackup bool
+	Initial, Join      bool
+	State              tcp.State
+	Usable             bool
+	SRTT, RTO          time.Duration
+	Window, InFlight   int
+	Stats              tcp.Stats
+}
+
+// Subflows describes the connection's subflows, closed ones included.
+func (c *Conn) Subflows() []SubflowInfo {
+	out := make([]SubflowInfo, 0, len(c.subflows))
+	for _, sf := range c.subflows {
+		out = append(out, SubflowInfo{
+			ID: sf.id, Local: sf.local, Remote: sf.remote, LocalID: sf.localID, RemoteID: sf.remoteID,
+			Backup: sf.backup, PeerBackup: sf.remoteBackup, Initial: sf.initial, Join: sf.join,
+			State: sf.tcp.State(), Usable: c.usable(sf), SRTT: sf.tcp.SRTT(), RTO: sf.tcp.RTO(),
+			Window: sf.tcp.Window(), InFlight: sf.tcp.InFlight(), Stats: sf.tcp.Stats,
+		})
+	}
+	return out
+}
+
+func (c *Conn) err() error {
+	if c.closeErr != nil {
+		return c.closeErr
+	}
+	return ErrClosed
+}
+
+// wake marks the connection for polling.
+func (c *Conn) wake() { c.ep.markDirty(c) }
+
+// windowOpened lets every subflow announce the larger window.
+func (c *Conn) windowOpened() {
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			sf.tcp.WindowOpened()
+		}
+	}
+	c.wake()
+}
+
+// --- Subflows ------------------------------------------------------------
+
+func (c *Conn) newSubflow(local, remote netip.AddrPort, initial bool) *subflow {
+	sf := &subflow{c: c, id: c.nextSubID, local: local, remote: remote, initial: initial}
+	c.nextSubID++
+	c.subflows = append(c.subflows, sf)
+	c.Stats.SubflowsOpened++
+	if !initial {
+		c.everJoined = true
+	}
+	return sf
+}
+
+// tcpConfig is the subflow configuration: the endpoint's template, a
+// controller from the connection's group, and the shared window.
+func (c *Conn) tcpConfig(now time.Duration) tcp.Config {
+	cfg := c.ep.cfg.TCP
+	cfg.CC = c.ccGroup.NewController(now, max(cfg.MSS, 536))
+	cfg.SharedWindow = !c.plainTCP
+	return cfg
+}
+
+// usable reports whether the scheduler may give new data to sf.
+func (c *Conn) usable(sf *subflow) bool {
+	if sf.closed || !sf.established || sf.stale {
+		return false
+	}
+	switch sf.tcp.State() {
+	case tcp.Established, tcp.CloseWait:
+	default:
+		return false
+	}
+	if sf.join && sf.joiner && !sf.joinConfirmed {
+		return false // no data before the 4th ACK (RFC 8684 §3.2)
+	}
+	return true
+}
+
+func (c *Conn) activeSubflows() int {
+	n := 0
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			n++
+		}
+	}
+	return n
+}
+
+// subflowEstablished: a subflow's TCP handshake completed.
+func (c *Conn) subflowEstablished(now time.Duration, sf *subflow) {
+	if sf.initial {
+		c.established = true
+		// Until the first DATA_ACK, the window the handshake announced
+		// stands for the data-level window (INTEROP B.10).
+		if right := c.snd.una + uint64(sf.tcp.PeerWindow()); right > c.wndEnd {
+			c.wndEnd = right
+		}
+		if c.plainTCP || c.fallback {
+			c.fullyEstablished = true
+		}
+		c.ep.emit(Event{Kind: EventEstablished, Conn: c})
+	}
+	if sf.initial && !c.client && c.fullyEstablished {
+		c.becameFullyEstablished(now)
+	}
+	if !sf.initial && (!sf.joiner || sf.joinConfirmed) {
+		c.subflowUsable(now, sf)
+	}
+	c.wake()
+}
+
+// subflowUsable: a joined subflow can carry data.
+func (c *Conn) subflowUsable(now time.Duration, sf *subflow) {
+	c.pmEvent(now, pm.Event{Kind: pm.SubflowOpened, SubflowID: sf.id, Addr: sf.remote})
+	c.wake()
+}
+
+// becameFullyEstablished: joins may start (INTEROP B.5).
+func (c *Conn) becameFullyEstablished(now time.Duration) {
+	if c.plainTCP || c.fallback {
+		return
+	}
+	c.pmEvent(now, pm.Event{Kind: pm.Established})
+}
+
+// subflowRTO: the subflow's retransmission timer fired. The mapping it is
+// retransmitting, if the DATA_ACK does not cover it yet, is also sent on
+// another subflow (ALGORITHMS §7.2, limited to the head: the rest stays
+// with the subflow, which is recovering, and the MPTCP-level timer covers
+// a subflow that does not).
+func (c *Conn) subflowRTO(now time.Duration, sf *subflow) {
+	if c.fallback || c.plainTCP || c.activeSubflows() < 2 || sf.mapCount == 0 {
+		return
+	}
+	m := &sf.maps[sf.mapHead]
+	if end := m.dsn + uint64(m.len); end > c.snd.una {
+		c.queueReinject(max(m.dsn, c.snd.una), end)
+		c.wake()
+	}
+}
+
+// reinjectFrom queues for resending the DATA-unacknowledged ranges that
+// sf carries.
+func (c *Conn) reinjectFrom(sf *subflow) {
+	sf.unackedMappings(func(m *sendMapping) {
+		start, end := m.dsn, m.dsn+uint64(m.len)
+		if end <= c.snd.una {
+			return
+		}
+		start = max(start, c.snd.una)
+		c.queueReinject(start, end)
+	})
+}
+
+// queueReinject adds [start, end) to the reinjection queue, merging.
+func (c *Conn) queueReinject(start, end uint64) {
+	for i := range c.reinject {
+		r := &c.reinject[i]
+		if start <= r.end && r.start <= end {
+			r.start, r.end = min(r.start, start), max(r.end, end)
+			return
+		}
+	}
+	c.reinject = append(c.reinject, span{start, end})
+}
+
+// subflowFIN: the peer closed a subflow's sending direction.
+func (c *Conn) subflowFIN(now time.Duration, sf *subflow) {
+	if c.plainTCP || c.fallback {
+		// The TCP FIN is the end of the stream.
+		c.peerDataFIN(c.rcvFB.dsn + (sf.tcp.ReceiveNext() - 1 - c.rcvFB.off))
+		return
+	}
+	// A FIN without DATA_FIN closes only that subflow (INTEROP B.7);
+	// after both DATA_FINs it is the peer closing first, answered at once.
+	if !c.peerFINDone || c.dataFINAcked {
+		sf.tcp.Close()
+	}
+	c.wake()
+}
+
+// subflowClosed: a subflow reached CLOSED.
+func (c *Conn) subflowClosed(now time.Duration, sf *subflow) {
+	if sf.closed {
+		return
+	}
+	sf.closed = true
+	c.Stats.SubflowsClosed++
+	c.ep.removeSubflow(sf)
+	c.ccGroup.Remove(sf.tcp.CC())
+	if c.fastCloseFromPeer {
+		c.fastCloseReceived(now)
+		return
+	}
+	if !c.closed && !c.Done() {
+		// Its unacknowledged data goes to the others (INTEROP B.9).
+		c.reinjectFrom(sf)
+	}
+	c.pmEvent(now, pm.Event{Kind: pm.SubflowClosed, SubflowID: sf.id, Addr: sf.remote})
+	if c.activeSubflows() == 0 && !c.closed {
+		switch {
+		case c.Done() || c.plainTCP || c.fallback:
+			err := sf.closeErr
+			if c.Done() || c.peerFINDone && c.dataFINAcked {
+				err = nil
+			}
+			if err == nil && !(c.Done() || c.plainTCP && c.peerFINDone && c.writeClosed || c.fallback && c.peerFINDone && c.writeClosed) {
+				err = sf.closeErr
+				if err == nil {
+					err = ErrClosed
+				}
+			}
+			c.finish(now, mapTCPErr(err))
+		case !c.established:
+			c.finish(now, mapTCPErr(sf.closeErr))
+		default:
+			// Make-after-break: wait for a new subflow (INTEROP B.7).
+			c.emptySince = now
+		}
+	}
+	c.wake()
+}
+
+// mapTCPErr turns a subflow's closing error into the connection's.
+func mapTCPErr(err error) error {
+	switch err {
+	case nil:
+		return nil
+	case tcp.ErrReset:
+		return &ResetError{}
+	case tcp.ErrRefused:
+		return ErrRefused
+	case tcp.ErrTimeout, tcp.ErrKeepalive:
+		return ErrTimeout
+	case tcp.ErrAborted:
+		return ErrClosed
+	}
+	return err
+}
+
+// finish closes the connection and reports it.
+func (c *Conn) finish(now time.Duration, err error) {
+	if c.closed {
+		return
+	}
+	c.closed, c.closeErr = true, err
+	for _, sf := range c.subflows {
+		if !sf.closed && sf.tcp.State() != tcp.TimeWait {
+			switch {
+			case err != nil:
+				sf.tcp.Abort(now)
+			default:
+				sf.tcp.Close()
+			}
+		}
+	}
+	c.ep.emit(Event{Kind: EventClosed, Conn: c, Err: err})
+	c.wake()
+}
+
+// --- Data -----------------------------------------------------------------
+
+// commitData records [dsn, dsn+n) as received and delivers what became in
+// order.
+func (c *Conn) commitData(sf *subflow, dsn uint64, n int) {
+	if n <= 0 || c.rcv.q == nil {
+		return
+	}
+	q := c.rcv.q
+	end := dsn + uint64(n)
+	if end <= q.Next() {
+		c.Stats.DuplicateData += uint64(n)
+		return
+	}
+	h, r := q.Insert(ofoSeg(dsn, n), sf.hint)
+	sf.hint = h
+	if !r.Stored() {
+		c.Stats.DuplicateData += uint64(n)
+	}
+	before := q.Next()
+	for _, ok := q.Pop(); ok; _, ok = q.Pop() {
+	}
+	if q.Next() != before || dsn <= before {
+		c.dataArrived()
+	}
+	c.maybePeerFINDone()
+}
+
+// dataArrived: in-order data grew; tell the application, and ACK promptly
+// at the data level (INTEROP B.10).
+func (c *Conn) dataArrived() {
+	if c.rcv.buffered() > 0 && !c.notedReadable {
+		c.notedReadable = true
+		c.ep.emit(Event{Kind: EventReadable, Conn: c})
+	}
+	c.wake()
+}
+
+// pendingOverlaps reports whether [start, end) overlaps data some subflow
+// holds while its mapping's checksum is not verified yet.
+func (c *Conn) pendingOverlaps(start, end uint64) bool {
+	for _, sf := range c.subflows {
+		for i := range sf.rmaps {
+			m := &sf.rmaps[i]
+			for k := 0; k < m.npend; k++ {
+				if start < m.pend[k].end && m.pend[k].start < end {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// peerDataFIN records the peer's DATA_FIN at dsn.
+func (c *Conn) peerDataFIN(dsn uint64) {
+	if !c.peerFIN {
+		c.peerFIN, c.peerFINDSN = true, dsn
+	}
+	c.maybePeerFINDone()
+	c.wake()
+}
+
+// maybePeerFINDone consumes the peer's DATA_FIN once every byte before it
+// arrived: the DATA_ACK moves past it and reads end with EOF.
+func (c *Conn) maybePeerFINDone() {
+	if !c.peerFIN || c.peerFINDone || c.rcv.q == nil || c.rcv.nxt() != c.peerFINDSN {
+		return
+	}
+	c.peerFINDone = true
+	c.rcv.finDSN, c.rcv.finSet = c.peerFINDSN, true
+	c.rcv.q.Advance(c.peerFINDSN + 1)
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			sf.tcp.RequestACK()
+		}
+	}
+	if !c.notedReadable {
+		c.notedReadable = true
+		c.ep.emit(Event{Kind: EventReadable, Conn: c})
+	}
+	c.maybeShutSubflows()
+}
+
+// dataAcked processes a DATA_ACK with the window of the segment that
+// carried it (RFC 8684 §3.3.2, INTEROP B.10).
+func (c *Conn) dataAcked(now time.Duration, ack uint64, wnd int) {
+	if ack > c.sndMax+1 || ack < c.snd.una && c.snd.una-ack > 1<<31 {
+		return // beyond what was sent: ignored, as Linux does
+	}
+	if right := ack + uint64(wnd); right > c.wndEnd {
+		c.wndEnd = right
+	}
+	if ack <= c.snd.una {
+		return
+	}
+	if c.dataFINSent && ack == c.finDSN+1 {
+		c.dataFINAcked = true
+		c.activeCloser = !c.peerFINDone
+		ack = c.finDSN
+		c.maybeShutSubflows()
+	}
+	c.snd.ack(min(ack, c.snd.end))
+	c.finRetries = 0
+	c.armRetransmit(now)
+	// Drop reinjections that are now acknowledged.
+	k := 0
+	for _, r := range c.reinject {
+		if r.end > c.snd.una {
+			r.start = max(r.start, c.snd.una)
+			c.reinject[k] = r
+			k++
+		}
+	}
+	c.reinject = c.reinject[:k]
+	if c.snd.space() > 0 && !c.notedWritable && !c.writeClosed {
+		c.notedWritable = true
+		c.ep.emit(Event{Kind: EventWritable, Conn: c})
+	}
+	c.wake()
+}
+
+// maybeShutSubflows sends TCP FINs on the subflows once both DATA_FINs
+// are done (INTEROP B.7): at once if we closed first (the kernel's
+// FIN_WAIT2 side); otherwise after a round trip in which the peer's
+// subflow FINs are expected, each answered as it comes, so that the
+// passive side ends without TIME-WAIT (RFC 8041 §3.6).
+func (c *Conn) maybeShutSubflows() {
+	if c.subflowsShut || !(c.dataFINAcked && c.peerFINDone) {
+		return
+	}
+	if !c.activeCloser && c.shutAt == 0 {
+		wait := 200 * time.Millisecond
+		for _, sf := range c.subflows {
+			if !sf.closed {
+				wait = max(wait, 2*sf.tcp.SRTT())
+			}
+		}
+		c.shutAt = c.now + wait
+		c.wake()
+		return
+	}
+	c.shutSubflows()
+}
+
+func (c *Conn) shutSubflows() {
+	c.subflowsShut = true
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			sf.tcp.Close()
+		}
+	}
+	c.wake()
+}
+
+// checkFinished closes the connection once both DATA_FINs are done and
+// every subflow is closed or in TIME-WAIT (the endpoint keeps TIME-WAIT
+// subflows for their 2MSL, the application is done).
+func (c *Conn) checkFinished() {
+	if c.closed || !c.Done() {
+		return
+	}
+	for _, sf := range c.subflows {
+		if !sf.closed && sf.tcp.State() != tcp.TimeWait && sf.tcp.State() != tcp.Closed {
+			return
+		}
+	}
+	c.finish(c.now, nil)
+}
+
+// --- Sending ---------------------------------------------------------------
+
+// push hands data to subflows: reinjections first, then new data, as the
+// scheduler decides, in mappings of up to MaxMapping bytes; then the
+// DATA_FIN.
+func (c *Conn) push(now time.Duration) {
+	if c.closed || !c.established {
+		return
+	}
+	if c.plainTCP || c.fallback {
+		c.pushLinear()
+		return
+	}
+	for len(c.reinject) > 0 {
+		r := &c.reinject[0]
+		if r.start >= r.end || r.end <= c.snd.una {
+			c.reinject = c.reinject[1:]
+			continue
+		}
+		subs := c.schedInfo()
+		i := sched.SelectRetransmit(subs, -1)
+		if i < 0 {
+			break
+		}
+		sf := c.subflowByID(subs[i].ID)
+		n := min(int(r.end-r.start), subs[i].Room+subs[i].MSS, c.ep.cfg.MaxMapping)
+		c.assign(sf, r.start, n, false)
+		c.Stats.Reinjected += uint64(n)
+		r.start += uint64(n)
+	}
+	for {
+		avail := int(c.snd.end - c.sndNxt)
+		if avail <= 0 {
+			break
+		}
+		if c.wndEnd > c.sndNxt {
+			avail = min(avail, int(c.wndEnd-c.sndNxt))
+		} else {
+			avail = 0
+		}
+		if avail <= 0 {
+			break
+		}
+		subs := c.schedInfo()
+		c.schedPick = c.sched.Select(subs, c.schedPick[:0])
+		if len(c.schedPick) == 0 {
+			break
+		}
+		n := 0
+		for _, i := range c.schedPick {
+			sf := c.subflowByID(subs[i].ID)
+			// A mapping covers what the window allows now, at least eight
+			// segments, at most MaxMapping (Linux sends 64 KiB bursts).
+			k := min(avail, max(subs[i].Room, 8*subs[i].MSS), c.ep.cfg.MaxMapping)
+			if sf.initial && c.client && !c.fullyEstablished && c.sndNxt == c.snd.base {
+				// The first mapping rides alone in the MP_CAPABLE data
+				// segment: one segment's worth (RFC 8684 §3.1).
+				k = min(k, sf.tcp.SendMSS()-wire.LenMPCapableDataCsum-12)
+			}
+			c.assign(sf, c.sndNxt, k, false)
+			n = max(n, k)
+		}
+		c.sndNxt += uint64(n)
+		c.sndMax = max(c.sndMax, c.sndNxt)
+		if c.rtxAt == 0 {
+			c.armRetransmit(now)
+		}
+	}
+	c.pushDataFIN(now)
+}
+
+// assign gives sf the data [dsn, dsn+n) under a new mapping.
+func (c *Conn) assign(sf *subflow, dsn uint64, n int, fin bool) {
+	ssn := sf.tcp.SendEnd()
+	m := sendMapping{ssn: ssn, dsn: dsn, len: uint32(n), fin: fin}
+	if c.csum {
+		dl := n
+		if fin {
+			dl++
+		}
+		ph := cksum.DSSPseudoHeader(dsn, uint32(ssn), uint16(dl))
+		m.csum = cksum.Combine(ph, c.snd.rangeSum(dsn, n)).Checksum()
+	}
+	sf.addSendMapping(m)
+	sf.tcp.Push(n)
+}
+
+// pushDataFIN sends the payload-less DATA_FIN on every subflow once all
+// data is handed out (INTEROP B.7), and arms its retransmission.
+func (c *Conn) pushDataFIN(now time.Duration) {
+	if !c.writeClosed || c.dataFINAcked || c.sndNxt != c.snd.end || len(c.reinject) > 0 || c.dataFINSent {
+		return
+	}
+	c.dataFINSent = true
+	c.sendDataFIN()
+	c.armRetransmit(now)
+}
+
+// sendDataFIN puts the DATA_FIN on every subflow that can carry it.
+func (c *Conn) sendDataFIN() {
+	for _, sf := range c.subflows {
+		switch sf.tcp.State() {
+		case tcp.Established, tcp.CloseWait:
+			sf.dataFINPending = true
+			sf.tcp.RequestACK()
+		}
+	}
+}
+
+// armRetransmit (re)starts the MPTCP-level retransmission timer while data
+// or the DATA_FIN is outstanding: the largest subflow RTO, at least 200 ms
+// (Linux's TCP_RTO_MIN), doubled per unanswered expiry (ALGORITHMS §7.5).
+func (c *Conn) armRetransmit(now time.Duration) {
+	if c.sndNxt == c.snd.una && !(c.dataFINSent && !c.dataFINAcked) {
+		c.rtxAt = 0
+		return
+	}
+	d := 200 * time.Millisecond
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			d = max(d, sf.tcp.RTO())
+		}
+	}
+	c.rtxAt = now + min(d<<min(c.finRetries, 9), 120*time.Second)
+}
+
+// retransmitTimeout handles the MPTCP-level timer. Data not DATA_ACKed
+// that no live subflow still holds at the TCP level (its subflow died, or
+// its bytes were acknowledged at the TCP level without reaching the
+// connection) is reinjected; data a subflow is still retransmitting is left
+// to it, so a slow DATA_ACK is not mistaken for loss (INTEROP B.10).
+func (c *Conn) retransmitTimeout(now time.Duration) {
+	c.rtxAt = 0
+	if c.dataFINSent && !c.dataFINAcked && c.snd.una == c.finDSN {
+		c.sendDataFIN()
+	} else if c.sndNxt > c.snd.una && !c.heldBySubflow(c.snd.una) {
+		end := min(c.sndNxt, c.snd.una+uint64(c.ep.cfg.MaxMapping))
+		c.queueReinject(c.snd.una, end)
+	}
+	c.finRetries++
+	c.armRetransmit(now)
+}
+
+// heldBySubflow reports whether a live subflow still has dsn unacknowledged
+// at the TCP level.
+func (c *Conn) heldBySubflow(dsn uint64) bool {
+	for _, sf := range c.subflows {
+		if sf.closed || sf.stale {
+			continue
+		}
+		held := false
+		sf.unackedMappings(func(m *sendMapping) {
+			if dsn >= m.dsn && dsn < m.dsn+uint64(m.len) && m.end() > sf.tcp.SendUnacked() {
+				held = true
+			}
+		})
+		if held {
+			return true
+		}
+	}
+	return false
+}
+
+// pushLinear feeds the single subflow of a plain or fallen-back
+// connection.
+func (c *Conn) pushLinear() {
+	var sf *subflow
+	for _, s := range c.subflows {
+		if !s.closed {
+			sf = s
+			break
+		}
+	}
+	if sf == nil {
+		return
+	}
+	if n := int(c.snd.end - c.sndNxt); n > 0 {
+		sf.tcp.Push(n)
+		c.sndNxt += uint64(n)
+		c.sndMax = c.sndNxt
+	}
+	if c.writeClosed && c.sndNxt == c.snd.end && !c.dataFINSent {
+		c.dataFINSent = true
+		sf.tcp.Close()
+	}
+}
+
+// schedInfo describes the subflows to the scheduler.
+func (c *Conn) schedInfo() []sched.Subflow {
+	c.schedSubs = c.schedSubs[:0]
+	for _, sf := range c.subflows {
+		if sf.closed {
+			continue
+		}
+		t := sf.tcp
+		room := t.Window() - t.Unacked()
+		c.schedSubs = append(c.schedSubs, sched.Subflow{
+			ID: sf.id, SRTT: t.SRTT(), Backup: sf.backup || sf.remoteBackup,
+			Usable: c.usable(sf), Room: room, MSS: t.SendMSS(),
+		})
+	}
+	return c.schedSubs
+}
+
+func (c *Conn) subflowByID(id int) *subflow {
+	for _, sf := range c.subflows {
+		if sf.id == id {
+			return sf
+		}
+	}
+	return nil
+}
+
+// pollTransmit writes the next packet of any subflow.
+func (c *Conn) pollTransmit(now time.Duration, buf []byte) int {
+	c.now = now
+	c.push(now)
+	c.checkFinished()
+	for _, sf := range c.subflows {
+		if sf.tcp.State() == tcp.Closed && sf.closed {
+			continue
+		}
+		if n := sf.tcp.PollTransmit(now, buf); n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// nextTimeout is the earliest deadline of the connection and its subflows.
+func (c *Conn) nextTimeout() (time.Duration, bool) {
+	var next time.Duration
+	found := false
+	consider := func(t time.Duration) {
+		if !found || t < next {
+			next, found = t, true
+		}
+	}
+	for _, sf := range c.subflows {
+		if sf.closed {
+			continue
+		}
+		if t, ok := sf.tcp.NextTimeout(); ok {
+			consider(t)
+		}
+		if sf.join && sf.joiner && sf.joinAckSent && !sf.joinConfirmed {
+			consider(sf.joinAckAt + sf.tcp.RTO())
+		}
+	}
+	if c.rtxAt != 0 {
+		consider(c.rtxAt)
+	}
+	if c.shutAt != 0 && !c.subflowsShut {
+		consider(c.shutAt)
+	}
+	if c.emptySince != 0 && !c.closed {
+		consider(c.emptySince + c.ep.cfg.CloseTimeout)
+	}
+	for i := range c.announce {
+		a := &c.announce[i]
+		if !a.echoed && a.sent > 0 && a.sent < 4 {
+			consider(a.nextAt)
+		}
+	}
+	return next, found
+}
+
+// handleTimeout runs the connection's and its subflows' due timers.
+func (c *Conn) handleTimeout(now time.Duration) {
+	c.now = now
+	for _, sf := range c.subflows {
+		if sf.closed {
+			continue
+		}
+		if t, ok := sf.tcp.NextTimeout(); ok && t <= now {
+			sf.tcp.HandleTimeout(now)
+		}
+		if sf.join && sf.joiner && sf.joinAckSent && !sf.joinConfirmed && now >= sf.joinAckAt+sf.tcp.RTO() {
+			sf.tcp.RequestACK() // the MP_JOIN third ACK is repeated until acked
+		}
+	}
+	if c.emptySince != 0 && !c.closed && now >= c.emptySince+c.ep.cfg.CloseTimeout && c.activeSubflows() == 0 {
+		c.finish(now, ErrTimeout)
+	}
+	if c.rtxAt != 0 && now >= c.rtxAt {
+		c.retransmitTimeout(now)
+	}
+	if c.shutAt != 0 && now >= c.shutAt && !c.subflowsShut {
+		c.shutSubflows()
+	}
+	c.wake()
+}
+
+// --- Fallback and failures -----------------------------------------------
+
+// canFallback: an infinite-mapping fallback is possible only while the
+// connection never had more than its initial subflow and no data was
+// reinjected (RFC 8684 §3.7, Linux's allow_infinite_fallback).
+func (c *Conn) canFallback() bool {
+	return !c.everJoined && c.Stats.Reinjected == 0
+}
+
+// enterFallback makes the connection plain TCP on sf (RFC 8684 §3.7). off
+// is the subflow offset where the linear mapping of received data starts.
+func (c *Conn) enterFallback(why *FallbackError, sf *subflow, off uint64) {
+	if c.fallback {
+		return
+	}
+	c.fallback = true
+	c.fallbackErr = why
+	c.fullyEstablished = true
+	if c.rcv.q == nil {
+		c.rcv.start(1, c.ofoCapacity())
+	}
+	// Received data continues linearly from the DATA_ACK.
+	c.rcvFB = linearMap{off: max(off, 1), dsn: c.rcv.nxt()}
+	// Sent data: the subflow's unsent bytes and what follows continue
+	// linearly from the next data sequence number handed out.
+	if sf.mapCount == 0 {
+		c.sndFB = linearMap{off: sf.tcp.SendEnd(), dsn: c.sndNxt}
+	} else {
+		last := &sf.maps[(sf.mapHead+sf.mapCount-1)%len(sf.maps)]
+		c.sndFB = linearMap{off: last.end(), dsn: last.dsn + uint64(last.len)}
+		c.sndNxt = c.sndFB.dsn
+	}
+	for _, o := range c.subflows {
+		if o != sf && !o.closed {
+			o.reset(RstMiddlebox)
+		}
+	}
+	c.ep.emit(Event{Kind: EventFallback, Conn: c, Err: why})
+	c.wake()
+}
+
+// infiniteMappingReceived: the peer fell back (RFC 8684 §3.7).
+func (c *Conn) infiniteMappingReceived(sf *subflow) {
+	c.enterFallback(&FallbackError{Reason: "peer sent an infinite mapping"}, sf, sf.tcp.ReceiveNext())
+}
+
+// checksumFailed reacts to a mapping whose DSS checksum failed (RFC 8684
+// §3.7, INTEROP B.2): with other subflows, reset this one with MP_FAIL
+// and MP_TCPRST reason 6 (the peer reinjects its data); with the initial
+// subflow alone, MP_FAIL and a fallback to TCP from that point.
+func (c *Conn) checksumFailed(sf *subflow, dsn uint64) {
+	sf.mpFailDSN = dsn
+	sf.mpFailPending = true
+	c.Stats.MPFailSent++
+	if c.activeSubflows() > 1 || !c.canFallback() {
+		sf.reset(RstMiddlebox)
+		return
+	}
+	sf.tcp.RequestACK()
+	c.mpFailOutstanding = true
+}
+
+// mpFailReceived: the peer found a bad checksum (RFC 8684 §3.7). On the
+// only subflow we answer with MP_FAIL and fall back.
+func (c *Conn) mpFailReceived(sf *subflow, dsn uint64) {
+	c.Stats.MPFailRecv++
+	if c.activeSubflows() > 1 || !c.canFallback() {
+		return // the peer resets the subflow; its data is reinjected
+	}
+	if !c.mpFailOutstanding {
+		sf.mpFailDSN, sf.mpFailPending = dsn, true
+	}
+	c.enterFallback(&FallbackError{Reason: "DSS checksum failure (MP_FAIL)"}, sf, sf.tcp.ReceiveNext())
+}
+
+// fastCloseReceived: MP_FASTCLOSE with our key (RFC 8684 §3.5): reset
+// every subflow and report the reset.
+func (c *Conn) fastCloseReceived(now time.Duration) {
+	for _, sf := range c.subflows {
+		if !sf.closed {
+			sf.tcp.Abort(now)
+		}
+	}
+	c.finish(now, &ResetError{FastClose: true})
+}
+
+// --- Path management -------------------------------------------------------
+
+// pmEvent runs the path manager and carries out its actions.
+func (c *Conn) pmEvent(now time.Duration, ev pm.Event) {
+	if c.pm == nil || c.closed || c.plainTCP || c.fallback {
+		return
+	}
+	st := &c.pmState
+	st.Client = c.client
+	st.MaxSubflows = c.ep.cfg.MaxSubflows
+	st.DenyJoinInitial = c.denyJoinInitial
+	st.LocalAddrs = c.ep.cfg.LocalAddrs
+	st.Subflows = st.Subflows[:0]
+	for _, sf := range c.subflows {
+		if sf.initial {
+			st.InitialLocal, st.InitialRemote = sf.local, sf.remote
+		}
+		if !sf.closed {
+			st.Subflows = append(st.Subflows, pm.Subflow{ID: sf.id, Local: sf.local, Remote: sf.remote, Backup: sf.backup})
+		}
+	}
+	st.RemoteAddrs = append(st.RemoteAddrs[:0], pm.RemoteAddr{ID: 0, Addr: st.InitialRemote})
+	st.RemoteAddrs = append(st.RemoteAddrs, c.remoteAddrs...)
+	c.pmActions = c.pm.Handle(ev, st, c.pmActions[:0])
+	for _, a := range c.pmActions {
+		c.act(now, a)
+	}
+}
+
+func (c *Conn) act(now time.Duration, a pm.Action) {
+	switch a.Kind {
+	case pm.OpenSubflow:
+		_, _ = c.OpenSubflow(now, a.Local, a.Remote, a.Backup)
+	case pm.CloseSubflow:
+		c.CloseSubflow(a.SubflowID)
+	case pm.Announce:
+		c.Announce(now, a.AddrID, a.Local)
+	case pm.Withdraw:
+		c.Withdraw(a.AddrID)
+	case pm.SetBackup:
+		c.SetBackup(a.SubflowID, a.Backup)
+	}
+}
+
+// ofoSeg makes the ofo queue's reference to received bytes: they live in
+// the receive ring at their DSN, so only the range matters.
+func ofoSeg(dsn uint64, n int) ofo.Seg { return ofo.Seg{DSN: dsn, Len: uint32(n)} }
+
+// String summarises the connection's state, for logs and test failures.
+func (c *Conn) String() string {
+	return fmt.Sprintf("conn{client %v mptcp %v fully %v csum %v snd una %d nxt %d end %d wndEnd %d | rcv nxt %d | fin: sent %v acked %v dsn %d peer %v@%d done %v shut %v | closed %v %v}",
+		c.client, c.MPTCP(), c.fullyEstablished, c.csum, c.snd.una, c.sndNxt, c.snd.end, c.wndEnd,
+		func() uint64 {
+			if c.rcv.q == nil {
+				return 0
+			}
+			return c.rcv.nxt()
+		}(), c.dataFINSent, c.dataFINAcked, c.finDSN, c.peerFIN, c.peerFINDSN, c.peerFINDone, c.subflowsShut, c.closed, c.closeErr)
+}

@@ -1,0 +1,483 @@
+package mptcp
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/mpxdp/mpxdp/cksum"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
+)
+
+// EventKind says what happened to a connection.
+type EventKind uint8
+
+// The events an Endpoint reports through PollEvent.
+const (
+	// EventAccepted: a listener accepted a new connection.
+	EventAccepted EventKind = iota + 1
+	// EventEstablished: the initial handshake completed.
+	EventEstablished
+	// EventReadable: data (or the end of the stream) is ready to Read.
+	EventReadable
+	// EventWritable: send buffer space was freed.
+	EventWritable
+	// EventFallback: the connection fell back to TCP; Err says why.
+	EventFallback
+	// EventClosed: the connection closed; Err is nil after an orderly close.
+	EventClosed
+)
+
+// Event is one notification.
+type Event struct {
+	Kind EventKind
+	Conn *Conn
+	Err  error
+}
+
+// EndpointStats counts what the endpoint handled itself.
+type EndpointStats struct {
+	Malformed, BadChecksum, NoConnection uint64
+	ResetsSent                           uint64
+	Accepted, PlainAccepted              uint64
+	JoinUnknownToken                     uint64
+	Options                              wire.Counters
+}
+
+type fourTuple struct{ local, remote netip.AddrPort }
+
+// Endpoint is an MPTCP stack instance: listeners, connections, and the
+// demultiplexing of segments to subflows (by 4-tuple, or by token for an
+// MP_JOIN SYN). It is a sans-IO state machine (docs/architecture.md):
+//
+//   - inputs: HandleSegment (one IP packet, used only during the call),
+//     HandleTimeout, and the connections' application methods;
+//   - outputs: PollTransmit (call until it returns 0), PollEvent;
+//   - time: NextTimeout tells when HandleTimeout is due; `now` is an
+//     argument everywhere.
+//
+// It is owned by one goroutine at a time and never blocks.
+type Endpoint struct {
+	cfg      Config
+	rng      *rand.Rand
+	isn      *tcp.ISNGenerator
+	subflows map[fourTuple]*subflow
+	tokens   map[uint32]*Conn
+	listen   map[uint16]bool
+	conns    []*Conn
+	dirty    []*Conn
+	timers   timerHeap
+	events   []Event
+	evHead   int
+	rst      [][]byte
+	rstFree  [][]byte
+	seg      wire.Segment
+	nextPort uint16
+	Stats    EndpointStats
+}
+
+// NewEndpoint returns an endpoint.
+func NewEndpoint(cfg Config) (*Endpoint, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ep := &Endpoint{
+		cfg:      cfg,
+		rng:      rand.New(cfg.Rand),
+		subflows: map[fourTuple]*subflow{},
+		tokens:   map[uint32]*Conn{},
+		listen:   map[uint16]bool{},
+	}
+	ep.isn = tcp.NewISNGenerator(cfg.Rand)
+	// Ephemeral ports from a range the kernel does not use by default
+	// (its ip_local_port_range is 32768–60999), so the two never collide.
+	ep.nextPort = 61000 + uint16(ep.rng.IntN(4000))
+	return ep, nil
+}
+
+// Config returns the endpoint's configuration, defaults applied.
+func (ep *Endpoint) Config() Config { return ep.cfg }
+
+// Listen accepts connections on port (any local address).
+func (ep *Endpoint) Listen(port uint16) { ep.listen[port] = true }
+
+// Unlisten stops accepting on port.
+func (ep *Endpoint) Unlisten(port uint16) { delete(ep.listen, port) }
+
+// Conns returns the live connections.
+func (ep *Endpoint) Conns() []*Conn { return ep.conns }
+
+func (ep *Endpoint) ephemeralPort() uint16 {
+	for i := 0; i < 8192; i++ {
+		ep.nextPort++
+		if ep.nextPort < 61000 || ep.nextPort > 65000 {
+			ep.nextPort = 61000
+		}
+		free := true
+		for k := range ep.subflows {
+			if k.local.Port() == ep.nextPort {
+				free = false
+				break
+			}
+		}
+		if free {
+			return ep.nextPort
+		}
+	}
+	return ep.nextPort
+}
+
+// addrID returns the address ID of a local address: 0 for the first
+// configured address (the usual initial one), its index+1 otherwise.
+func (ep *Endpoint) addrID(a netip.Addr) uint8 {
+	for i, x := range ep.cfg.LocalAddrs {
+		if x == a {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
+// tokenInUse reports whether a token is taken: key generation retries
+// until it finds a free one, so tokens are locally unique (RFC 8684 §3.1).
+func (ep *Endpoint) tokenInUse(t uint32) bool { _, ok := ep.tokens[t]; return ok }
+
+// ErrNoKey is returned when no key with an unused token could be drawn.
+var ErrNoKey = errors.New("mptcp: could not draw a key with an unused token")
+
+// Dial opens a connection from local (port 0 picks an ephemeral port) to
+// remote, starting the MP_CAPABLE handshake (RFC 8684 §3.1).
+func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, error) {
+	c := newConn(ep, true)
+	if ep.cfg.DisableMPTCP {
+		c.plainTCP = true
+		c.snd.start(1)
+		c.sndNxt, c.sndMax = 1, 1
+		c.sndFB = linearMap{off: 1, dsn: 1}
+		c.rcv.start(1, c.ofoCapacity())
+		c.rcvFB = linearMap{off: 1, dsn: 1}
+	} else if err := ep.newKey(c); err != nil {
+		return nil, err
+	}
+	if local.Port() == 0 {
+		local = netip.AddrPortFrom(local.Addr(), ep.ephemeralPort())
+	}
+	sf := c.newSubflow(local, remote, true)
+	sf.localID = ep.addrID(local.Addr())
+	sf.tcp = tcp.Dial(now, c.tcpConfig(now), local, remote, ep.isn.ISN(now, local, remote), uint32(ep.rng.Uint64()), sf)
+	ep.addConn(c)
+	ep.addSubflow(sf)
+	return c, nil
+}
+
+// newKey draws the connection's key with a locally unique token.
+func (ep *Endpoint) newKey(c *Conn) error {
+	key, token, ok := wire.GenerateKey(ep.cfg.Rand, ep.tokenInUse)
+	if !ok {
+		return ErrNoKey
+	}
+	c.localKey, c.localToken = key, token
+	_, c.localIDSN = wire.TokenAndIDSN(key)
+	c.snd.start(c.localIDSN + 1)
+	c.sndNxt, c.sndMax = c.localIDSN+1, c.localIDSN+1
+	c.wndEnd = c.sndNxt
+	ep.tokens[token] = c
+	return nil
+}
+
+func (ep *Endpoint) addConn(c *Conn) {
+	ep.conns = append(ep.conns, c)
+	ep.markDirty(c)
+}
+
+func (ep *Endpoint) addSubflow(sf *subflow) {
+	ep.subflows[fourTuple{sf.local, sf.remote}] = sf
+	ep.markDirty(sf.c)
+}
+
+func (ep *Endpoint) removeSubflow(sf *subflow) {
+	k := fourTuple{sf.local, sf.remote}
+	if ep.subflows[k] == sf {
+		delete(ep.subflows, k)
+	}
+}
+
+// markDirty queues a connection for PollTransmit and a timer update.
+func (ep *Endpoint) markDirty(c *Conn) {
+	if !c.dirty {
+		c.dirty = true
+		ep.dirty = append(ep.dirty, c)
+	}
+}
+
+func (ep *Endpoint) emit(ev Event) { ep.events = append(ep.events, ev) }
+
+// PollEvent returns the next event, if any.
+func (ep *Endpoint) PollEvent() (Event, bool) {
+	if ep.evHead == len(ep.events) {
+		ep.events, ep.evHead = ep.events[:0], 0
+		return Event{}, false
+	}
+	ev := ep.events[ep.evHead]
+	ep.events[ep.evHead] = Event{}
+	ep.evHead++
+	return ev, true
+}
+
+// HandleSegment processes one received IP packet. It never fails: damage
+// and protocol violations become counters, RSTs and connection events.
+func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
+	seg := &ep.seg
+	if err := wire.ParseSegment(pkt, seg, &ep.Stats.Options); err != nil {
+		ep.Stats.Malformed++
+		return
+	}
+	k := fourTuple{
+		local:  netip.AddrPortFrom(seg.DstAddr(), seg.TCP.DstPort()),
+		remote: netip.AddrPortFrom(seg.SrcAddr(), seg.TCP.SrcPort()),
+	}
+	if sf, ok := ep.subflows[k]; ok {
+		c := sf.c
+		c.now = now
+		sf.tcp.Handle(now, seg)
+		ep.markDirty(c)
+		return
+	}
+	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+		ep.Stats.BadChecksum++
+		return
+	}
+	flags := seg.TCP.Flags()
+	if flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN {
+		o := &seg.Options
+		if o.Has.Has(wire.OptMPJoinSYN) && !ep.cfg.DisableMPTCP {
+			ep.acceptJoin(now, seg, k)
+			return
+		}
+		if ep.listen[k.local.Port()] {
+			ep.accept(now, seg, k)
+			return
+		}
+	}
+	ep.Stats.NoConnection++
+	ep.reply(seg, 0, false)
+}
+
+// reply queues a RST answering seg, with MP_TCPRST(reason) if asked.
+func (ep *Endpoint) reply(seg *wire.Segment, reason uint8, mptcpRST bool) {
+	var buf []byte
+	if n := len(ep.rstFree); n > 0 {
+		buf, ep.rstFree = ep.rstFree[n-1][:cap(ep.rstFree[n-1])], ep.rstFree[:n-1]
+	} else {
+		buf = make([]byte, tcp.MaxHeaderLen)
+	}
+	var opts *wire.Options
+	if mptcpRST {
+		opts = &wire.Options{Has: wire.OptTCPRST, TCPRST: wire.TCPRST{Reason: reason}}
+	}
+	if n := tcp.WriteReset(buf, seg, opts); n > 0 {
+		ep.rst = append(ep.rst, buf[:n])
+		ep.Stats.ResetsSent++
+	}
+}
+
+// accept answers a SYN to a listening port: MPTCP if it carries
+// MP_CAPABLE with version ≥ 1 (answered as v1), plain TCP otherwise (RFC
+// 8684 §3.1, INTEROP A.1).
+func (ep *Endpoint) accept(now time.Duration, seg *wire.Segment, k fourTuple) {
+	c := newConn(ep, false)
+	o := &seg.Options
+	if ep.cfg.DisableMPTCP || !o.Has.Has(wire.OptMPCapableSYN) {
+		c.plainTCP = true
+		c.snd.start(1)
+		c.sndNxt, c.sndMax = 1, 1
+		c.sndFB = linearMap{off: 1, dsn: 1}
+		c.rcv.start(1, c.ofoCapacity())
+		c.rcvFB = linearMap{off: 1, dsn: 1}
+		ep.Stats.PlainAccepted++
+	} else if err := ep.newKey(c); err != nil {
+		ep.reply(seg, RstNoResources, false)
+		return
+	} else {
+		c.csum = ep.cfg.Checksum || o.MPCapable.Flags&wire.MPCChecksumRequired != 0
+	}
+	sf := c.newSubflow(k.local, k.remote, true)
+	sf.localID = ep.addrID(k.local.Addr())
+	sf.tcp = tcp.Accept(now, c.tcpConfig(now), seg, ep.isn.ISN(now, k.local, k.remote), uint32(ep.rng.Uint64()), sf)
+	ep.addConn(c)
+	ep.addSubflow(sf)
+	ep.Stats.Accepted++
+	ep.emit(Event{Kind: EventAccepted, Conn: c})
+}
+
+// acceptJoin answers an MP_JOIN SYN: the token names the connection; an
+// unknown token gets a RST with reason 1 (INTEROP B.4). Limits are
+// checked at the third ACK, as Linux does.
+func (ep *Endpoint) acceptJoin(now time.Duration, seg *wire.Segment, k fourTuple) {
+	o := &seg.Options
+	c, ok := ep.tokens[o.MPJoin.Token]
+	if !ok || c.closed || c.plainTCP || c.fallback || c.client && false {
+		ep.Stats.JoinUnknownToken++
+		ep.reply(seg, RstMPTCPError, true)
+		return
+	}
+	sf := c.newSubflow(k.local, k.remote, false)
+	sf.join = true
+	sf.remoteNonce = o.MPJoin.Nonce
+	sf.remoteID = o.MPJoin.AddrID
+	sf.remoteBackup = o.MPJoin.Backup
+	sf.localNonce = uint32(ep.rng.Uint64())
+	sf.localID = ep.addrID(k.local.Addr())
+	sf.tcp = tcp.Accept(now, c.tcpConfig(now), seg, ep.isn.ISN(now, k.local, k.remote), uint32(ep.rng.Uint64()), sf)
+	ep.addSubflow(sf)
+}
+
+// PollTransmit writes the next packet to send into buf (which must hold
+// tcp.MaxHeaderLen plus the MSS) and returns its length; 0 means nothing
+// to send now.
+func (ep *Endpoint) PollTransmit(now time.Duration, buf []byte) int {
+	if n := len(ep.rst); n > 0 {
+		p := ep.rst[0]
+		copy(ep.rst, ep.rst[1:])
+		ep.rst = ep.rst[:n-1]
+		ep.rstFree = append(ep.rstFree, p)
+		return copy(buf, p)
+	}
+	for len(ep.dirty) > 0 {
+		c := ep.dirty[len(ep.dirty)-1]
+		if n := c.pollTransmit(now, buf); n > 0 {
+			return n
+		}
+		ep.dirty = ep.dirty[:len(ep.dirty)-1]
+		c.dirty = false
+		ep.updateTimer(c)
+		ep.reap(c)
+	}
+	return 0
+}
+
+// updateTimer files the connection's next deadline in the timer heap.
+func (ep *Endpoint) updateTimer(c *Conn) {
+	t, ok := c.nextTimeout()
+	if !ok {
+		c.timerGen++ // cancels any queued entry
+		c.timerAt = 0
+		return
+	}
+	if c.timerAt == t && c.timerGen != 0 {
+		return
+	}
+	c.timerGen++
+	c.timerAt = t
+	ep.timers.push(timerEntry{at: t, c: c, gen: c.timerGen})
+}
+
+// reap forgets a connection once it and all its subflows are closed.
+func (ep *Endpoint) reap(c *Conn) {
+	if !c.closed {
+		return
+	}
+	for _, sf := range c.subflows {
+		if sf.tcp.State() != tcp.Closed {
+			return
+		}
+	}
+	if c.localToken != 0 && ep.tokens[c.localToken] == c {
+		delete(ep.tokens, c.localToken)
+	}
+	for _, sf := range c.subflows {
+		ep.removeSubflow(sf)
+	}
+	for i, x := range ep.conns {
+		if x == c {
+			ep.conns[i] = ep.conns[len(ep.conns)-1]
+			ep.conns = ep.conns[:len(ep.conns)-1]
+			break
+		}
+	}
+}
+
+// NextTimeout returns when HandleTimeout is next due.
+func (ep *Endpoint) NextTimeout() (time.Duration, bool) {
+	for ep.timers.len() > 0 {
+		e := ep.timers.peek()
+		if e.gen == e.c.timerGen {
+			return e.at, true
+		}
+		ep.timers.pop()
+	}
+	return 0, false
+}
+
+// HandleTimeout runs every timer due at now.
+func (ep *Endpoint) HandleTimeout(now time.Duration) {
+	for ep.timers.len() > 0 {
+		e := ep.timers.peek()
+		if e.gen != e.c.timerGen {
+			ep.timers.pop()
+			continue
+		}
+		if e.at > now {
+			return
+		}
+		c := ep.timers.pop().c
+		c.timerGen++
+		c.timerAt = 0
+		c.handleTimeout(now)
+		ep.markDirty(c)
+	}
+}
+
+// timerEntry is a connection's deadline in the heap; stale entries (an
+// older gen) are skipped.
+type timerEntry struct {
+	at  time.Duration
+	c   *Conn
+	gen uint64
+}
+
+// timerHeap is a binary min-heap of deadlines: O(log n) per change, so the
+// cost per connection stays flat as the number of connections grows.
+type timerHeap struct{ h []timerEntry }
+
+func (t *timerHeap) len() int          { return len(t.h) }
+func (t *timerHeap) peek() *timerEntry { return &t.h[0] }
+
+func (t *timerHeap) push(e timerEntry) {
+	t.h = append(t.h, e)
+	i := len(t.h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if t.h[p].at <= t.h[i].at {
+			break
+		}
+		t.h[p], t.h[i] = t.h[i], t.h[p]
+		i = p
+	}
+}
+
+func (t *timerHeap) pop() timerEntry {
+	top := t.h[0]
+	last := len(t.h) - 1
+	t.h[0] = t.h[last]
+	t.h[last] = timerEntry{}
+	t.h = t.h[:last]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < last && t.h[l].at < t.h[m].at {
+			m = l
+		}
+		if r < last && t.h[r].at < t.h[m].at {
+			m = r
+		}
+		if m == i {
+			return top
+		}
+		t.h[i], t.h[m] = t.h[m], t.h[i]
+		i = m
+	}
+}

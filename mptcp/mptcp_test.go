@@ -1,0 +1,75 @@
+package mptcp_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mpxdp/mpxdp/dataplane/sim"
+	"github.com/mpxdp/mpxdp/mptcp"
+	"github.com/mpxdp/mpxdp/mptcp/mptcptest"
+)
+
+func path(rate float64, delay time.Duration) sim.Path {
+	return sim.Symmetric(sim.LinkConfig{Rate: rate, Delay: delay, QueuePackets: 200})
+}
+
+func TestSinglePathTransfer(t *testing.T) {
+	bed, err := mptcptest.NewBed(1, []sim.Path{path(100e6, 5*time.Millisecond)}, mptcp.Config{}, mptcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mptcptest.NewTransfer(bed, 1, 1<<20, 256<<10)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	if !tr.Cc.MPTCP() || !tr.Sc.MPTCP() {
+		t.Errorf("fell back: %v %v", tr.Cc.Fallback(), tr.Sc.Fallback())
+	}
+	t.Logf("done at %v; %s", tr.DoneAt, tr.Describe())
+}
+
+func TestTwoPathFullMesh(t *testing.T) {
+	bed, err := mptcptest.NewBed(2, []sim.Path{path(10e6, 10*time.Millisecond), path(10e6, 10*time.Millisecond)},
+		mptcp.Config{}, mptcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mptcptest.NewTransfer(bed, 2, 4<<20, 64<<10)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	subs := tr.Cc.Subflows()
+	t.Logf("done at %v; %d subflows; client %+v", tr.DoneAt, len(subs), tr.Cc.Stats)
+	for _, sf := range subs {
+		t.Logf("  %d %v→%v %v bytes out %d rtx %d", sf.ID, sf.Local, sf.Remote, sf.State, sf.Stats.BytesOut, sf.Stats.Retransmits)
+	}
+	if len(subs) < 2 {
+		t.Errorf("only %d subflows", len(subs))
+	}
+	// 4 MiB over 20 Mbit/s takes 1.7 s; one path alone would take 3.4 s.
+	if tr.DoneAt > 3*time.Second {
+		t.Errorf("took %v: the second path was not used", tr.DoneAt)
+	}
+}
+
+func TestChecksumNegotiation(t *testing.T) {
+	for _, tc := range []struct{ client, server, want bool }{
+		{false, false, false}, {true, false, true}, {false, true, true}, {true, true, true},
+	} {
+		bed, err := mptcptest.NewBed(3, []sim.Path{path(100e6, time.Millisecond)},
+			mptcp.Config{Checksum: tc.client}, mptcp.Config{Checksum: tc.server})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := mptcptest.NewTransfer(bed, 3, 300<<10, 100<<10)
+		if msg := tr.Run(time.Minute); msg != "" {
+			t.Fatalf("client %v server %v: %s", tc.client, tc.server, msg)
+		}
+		if tr.Cc.Checksums() != tc.want || tr.Sc.Checksums() != tc.want {
+			t.Errorf("client %v server %v: checksums %v/%v, want %v", tc.client, tc.server, tr.Cc.Checksums(), tr.Sc.Checksums(), tc.want)
+		}
+		if !tr.Cc.MPTCP() || tr.Cc.Stats.ChecksumFailures+tr.Sc.Stats.ChecksumFailures != 0 {
+			t.Errorf("client %v server %v: %s", tc.client, tc.server, tr.Describe())
+		}
+	}
+}

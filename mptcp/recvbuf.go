@@ -1,0 +1,122 @@
+package mptcp
+
+import (
+	"github.com/mpxdp/mpxdp/cksum"
+	"github.com/mpxdp/mpxdp/ofo"
+)
+
+// maxGaps bounds the pieces one received range is split into around data
+// already held; a range that would need more is not copied (and not
+// acknowledged), and the peer resends it.
+const maxGaps = 8
+
+// recvBuffer holds incoming bytes at their data sequence number: payload
+// is copied once, straight from the frame to its place in the ring. The
+// ofo queue records which ranges beyond the in-order point are held
+// (NSDI'12 §4.3 shortcuts, one hint per subflow); its left edge is the
+// connection's DATA_ACK.
+type recvBuffer struct {
+	buf    []byte
+	base   uint64 // DSN of ring offset 0
+	read   uint64 // next DSN the application reads
+	q      *ofo.Queue
+	edge   uint64 // right edge of the window last announced; never moves left (INTEROP B.10)
+	gaps   [maxGaps]ofo.Range
+	finDSN uint64 // the DATA_FIN's DSN, once a mapping announced it
+	finSet bool
+}
+
+func newRecvBuffer(size int) recvBuffer {
+	return recvBuffer{buf: make([]byte, size)}
+}
+
+// start sets the first expected DSN (the peer's IDSN+1).
+func (b *recvBuffer) start(dsn uint64, segments int) {
+	if b.q != nil && b.base == dsn {
+		return
+	}
+	b.base, b.read, b.edge = dsn, dsn, dsn+uint64(len(b.buf))
+	b.q = ofo.New(ofo.Config{Capacity: segments, Start: dsn})
+}
+
+// nxt is the next in-order DSN: the DATA_ACK to send.
+func (b *recvBuffer) nxt() uint64 { return b.q.Next() }
+
+// buffered returns the in-order bytes the application has not read (the
+// DATA_FIN occupies a DSN but is not data).
+func (b *recvBuffer) buffered() int {
+	end := b.nxt()
+	if b.finSet && end > b.finDSN {
+		end = b.finDSN
+	}
+	return int(end - b.read)
+}
+
+// window returns the receive window relative to the DATA_ACK, with the
+// announced right edge never moving left (RFC 8684 §3.3.5, INTEROP B.10).
+func (b *recvBuffer) window() int {
+	if b.q == nil {
+		return len(b.buf) // before the peer's key (and so its IDSN) is known
+	}
+	right := b.read + uint64(len(b.buf))
+	if right > b.edge {
+		b.edge = right
+	}
+	return int(b.edge - b.nxt())
+}
+
+func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(len(b.buf))) }
+
+// copyIn copies data, whose first byte has data sequence number dsn, into
+// the bytes of the ring that are free (not yet received, inside the
+// buffer), and returns the sum of all of data. ok is false when data holds
+// new bytes that cannot be stored (beyond the buffer, or split around held
+// data into too many pieces): they must not be acknowledged.
+func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool) {
+	end := dsn + uint64(len(data))
+	limit := b.read + uint64(len(b.buf))
+	n := b.q.Gaps(ofo.Range{Start: dsn, End: end}, b.gaps[:])
+	ok = n <= maxGaps
+	at := 0 // bytes of data summed so far
+	for i := 0; i < min(n, maxGaps); i++ {
+		g := b.gaps[i]
+		if g.End > limit {
+			ok = false
+			g.End = max(limit, g.Start)
+		}
+		if g.Start >= g.End {
+			continue
+		}
+		from, to := int(g.Start-dsn), int(g.End-dsn)
+		if from > at {
+			sum = cksum.CombineAt(sum, cksum.Sum(data[at:from], 0), at)
+		}
+		sum = cksum.CombineAt(sum, b.store(g.Start, data[from:to]), from)
+		at = to
+	}
+	if at < len(data) {
+		sum = cksum.CombineAt(sum, cksum.Sum(data[at:], 0), at)
+	}
+	return sum, ok
+}
+
+// store copies p to its place in the ring and returns its sum.
+func (b *recvBuffer) store(dsn uint64, p []byte) cksum.Partial {
+	pos := b.pos(dsn)
+	first := min(len(p), len(b.buf)-pos)
+	s := cksum.CopyAndSum(b.buf[pos:pos+first], p[:first])
+	if first < len(p) {
+		s = cksum.CombineAt(s, cksum.CopyAndSum(b.buf, p[first:]), first)
+	}
+	return s
+}
+
+// readInto copies up to len(p) in-order bytes to the application.
+func (b *recvBuffer) readInto(p []byte) int {
+	n := min(len(p), b.buffered())
+	pos := b.pos(b.read)
+	k := copy(p[:n], b.buf[pos:])
+	copy(p[k:n], b.buf)
+	b.read += uint64(n)
+	return n
+}

@@ -1,0 +1,532 @@
+package mptcp
+
+import (
+	"sort"
+	"time"
+
+	"github.com/mpxdp/mpxdp/cksum"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
+)
+
+// --- tcp.Owner: receiving -----------------------------------------------
+
+// ReceiveWindow implements tcp.Owner: the connection-level window,
+// relative to the DATA_ACK and shared by all subflows (RFC 8684 §3.3.5).
+func (sf *subflow) ReceiveWindow() int { return sf.c.rcv.window() }
+
+func (sf *subflow) piece(off uint64) *rxPiece {
+	for k := 0; k < len(sf.scratch); k++ {
+		p := &sf.scratch[(sf.nscratch-1-k+len(sf.scratch))%len(sf.scratch)]
+		if p.off == off {
+			return p
+		}
+	}
+	return nil
+}
+
+func (sf *subflow) newPiece(off uint64, n int) *rxPiece {
+	p := &sf.scratch[sf.nscratch%len(sf.scratch)]
+	sf.nscratch++
+	*p = rxPiece{off: off, n: n}
+	return p
+}
+
+// ReceiveData implements tcp.Owner: place the payload at the data
+// sequence numbers its mapping gives (RFC 8684 §3.3.1), copying only what
+// the connection does not hold yet, and return the sum of all of it (which
+// serves the TCP checksum and, accumulated, the DSS checksum).
+func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cksum.Partial, bool) {
+	c := sf.c
+	p := sf.newPiece(off, len(data))
+	if c.plainTCP || c.fallback {
+		dsn := c.rcvFB.dsn + (off - c.rcvFB.off)
+		sum, ok := c.rcv.copyIn(dsn, data)
+		p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
+		return sum, ok
+	}
+	if c.rcv.q == nil {
+		if !opts.Has.Any(wire.OptMPCapableACK | wire.OptMPCapableData) {
+			return cksum.Sum(data, 0), false // no key yet: nowhere to put the data
+		}
+		// The first data completes the handshake: start the receive side
+		// from the key it carries (SegmentReceived confirms it).
+		_, idsn := wire.TokenAndIDSN(opts.MPCapable.SenderKey)
+		c.remoteIDSN = idsn
+		c.rcv.start(idsn+1, c.ofoCapacity())
+	}
+	if m, ok := sf.optionMapping(opts, off); ok {
+		if !sf.registerMapping(&m) {
+			return cksum.Sum(data, 0), false
+		}
+	}
+	mi := sf.recvMappingAt(off)
+	if mi < 0 {
+		// Bytes without a mapping: acknowledged at the TCP level only
+		// (RFC 8684 §3.3.1); the sender resends them at the data level.
+		if !sf.sawMapping && sf.initial && c.canFallback() {
+			// Data before any mapping: the peer (or a middlebox) does not
+			// speak MPTCP on this path (INTEROP B.2, MPCapableDataFallback).
+			c.enterFallback(&FallbackError{Reason: "data without a DSS mapping"}, sf, off)
+			return sf.ReceiveData(off, data, opts)
+		}
+		c.Stats.UnmappedBytes += uint64(len(data))
+		return cksum.Sum(data, 0), true
+	}
+	m := &sf.rmaps[mi]
+	mapped := min(len(data), int(m.end()-off))
+	dsn := m.dsn + (off - m.ssn)
+	var msum cksum.Partial
+	stored := true
+	if c.csum && c.pendingOverlaps(dsn, dsn+uint64(mapped)) {
+		msum, stored = cksum.Sum(data[:mapped], 0), false
+	} else {
+		msum, stored = c.rcv.copyIn(dsn, data[:mapped])
+	}
+	sum := msum
+	if mapped < len(data) {
+		c.Stats.UnmappedBytes += uint64(len(data) - mapped)
+		sum = cksum.CombineAt(sum, cksum.Sum(data[mapped:], 0), mapped)
+	}
+	p.mapped, p.mssn, p.hasMap, p.dsn, p.msum, p.stored = mapped, m.ssn, true, dsn, msum, stored
+	if !stored && !c.csum {
+		return sum, false // no room: do not acknowledge, the peer resends
+	}
+	return sum, true
+}
+
+// CommitData implements tcp.Owner: the bytes are verified at the TCP level.
+// Without DSS checksums they now belong to the connection; with them they
+// wait until their whole mapping verifies.
+func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Options) {
+	c := sf.c
+	p := sf.piece(off)
+	if p == nil || p.n != n {
+		return
+	}
+	if !p.hasMap {
+		if p.mapped > 0 && p.stored { // fallback: linear mapping
+			c.commitData(sf, p.dsn, p.mapped)
+		}
+		return
+	}
+	mi := sf.recvMappingAt(p.mssn)
+	if mi < 0 {
+		return
+	}
+	m := &sf.rmaps[mi]
+	if !c.csum {
+		if p.stored {
+			c.commitData(sf, p.dsn, p.mapped)
+		}
+		m.got += uint32(p.mapped)
+		if m.got >= m.dataLen {
+			sf.mappingDone(m)
+		}
+		return
+	}
+	m.sum = cksum.CombineAt(m.sum, p.msum, int(off-m.ssn))
+	m.got += uint32(p.mapped)
+	if p.stored && p.mapped > 0 {
+		if m.npend < maxPending {
+			m.pend[m.npend] = span{p.dsn, p.dsn + uint64(p.mapped)}
+			m.npend++
+		}
+	}
+	if m.got >= m.dataLen {
+		sf.verifyMapping(m)
+	}
+}
+
+// optionMapping extracts the mapping a segment announces, with the subflow
+// sequence widened to 64 bits near off and a 32-bit DSN widened near the
+// DATA_ACK (INTEROP A.12).
+func (sf *subflow) optionMapping(o *wire.Options, off uint64) (recvMapping, bool) {
+	c := sf.c
+	var m recvMapping
+	switch {
+	case o.Has.Has(wire.OptDSS) && o.DSS.HasMap():
+		d := &o.DSS
+		if d.DataLen == 0 {
+			return m, false // an infinite mapping: handled in SegmentReceived
+		}
+		m.dsn = d.DSN
+		if d.Flags&wire.DSSDSN64 == 0 {
+			m.dsn = wire.ExpandSeq32(c.rcv.nxt(), uint32(d.DSN))
+		}
+		m.ssn = expandOff(off, d.SubflowSeq)
+		m.fin = d.DataFIN()
+		m.dataLen = uint32(d.DataLen)
+		if m.fin {
+			m.dataLen--
+		}
+		m.hasCsum, m.csum = d.HasChecksum, d.Checksum
+	case o.Has.Has(wire.OptMPCapableData):
+		// The client's first data carries the implicit mapping DSN =
+		// IDSN+1, subflow sequence 1 (INTEROP A.1).
+		m.dsn, m.ssn, m.dataLen = c.remoteIDSN+1, 1, uint32(o.MPCapable.DataLen)
+		m.hasCsum, m.csum = o.MPCapable.HasChecksum, o.MPCapable.Checksum
+	default:
+		return m, false
+	}
+	return m, true
+}
+
+// expandOff widens a 32-bit relative subflow sequence number to the 64-bit
+// offset nearest ref.
+func expandOff(ref uint64, v uint32) uint64 {
+	d := int64(int32(v - uint32(ref)))
+	if d < 0 && uint64(-d) > ref {
+		return uint64(v)
+	}
+	return uint64(int64(ref) + d)
+}
+
+// registerMapping records a mapping the peer announced. Re-announcing the
+// same mapping is normal (every segment of it repeats it); a different
+// mapping for bytes already mapped is invalid (INTEROP A.13,
+// DSSNotMatching). It reports whether the segment's data may be taken.
+func (sf *subflow) registerMapping(m *recvMapping) bool {
+	c := sf.c
+	if c.csum != m.hasCsum {
+		// Checksum presence different from what was negotiated: treated as
+		// an invalid mapping (INTEROP B.2).
+		c.Stats.MappingMismatch++
+		sf.invalidMapping("DSS checksum presence does not match the negotiation")
+		return false
+	}
+	sf.sawMapping = true
+	// The first mapping starting after m.ssn.
+	i := sort.Search(len(sf.rmaps), func(i int) bool { return sf.rmaps[i].ssn > m.ssn })
+	if i > 0 {
+		o := &sf.rmaps[i-1]
+		if o.ssn == m.ssn {
+			if o.same(m) {
+				return true
+			}
+			c.Stats.MappingMismatch++
+			sf.invalidMapping("a different mapping for bytes already mapped")
+			return false
+		}
+		if o.end() > m.ssn && !o.finished {
+			c.Stats.MappingMismatch++
+			sf.invalidMapping("overlapping mappings")
+			return false
+		}
+	}
+	if i < len(sf.rmaps) && m.end() > sf.rmaps[i].ssn {
+		c.Stats.MappingMismatch++
+		sf.invalidMapping("overlapping mappings")
+		return false
+	}
+	if m.end() <= sf.tcp.ReceiveNext() && !c.csum {
+		return true // old bytes: a retransmission of a mapping already done
+	}
+	if len(sf.rmaps) >= maxRecvMappings {
+		sf.pruneMappings()
+		i = sort.Search(len(sf.rmaps), func(i int) bool { return sf.rmaps[i].ssn > m.ssn })
+		if len(sf.rmaps) >= maxRecvMappings {
+			return false // too many open mappings: let the peer resend later
+		}
+	}
+	sf.rmaps = append(sf.rmaps, recvMapping{})
+	copy(sf.rmaps[i+1:], sf.rmaps[i:])
+	sf.rmaps[i] = *m
+	return true
+}
+
+// recvMappingAt returns the index of the open mapping covering off, or -1.
+func (sf *subflow) recvMappingAt(off uint64) int {
+	i := sort.Search(len(sf.rmaps), func(i int) bool { return sf.rmaps[i].end() > off })
+	if i < len(sf.rmaps) && sf.rmaps[i].ssn <= off && !sf.rmaps[i].finished {
+		return i
+	}
+	return -1
+}
+
+// pruneMappings forgets finished mappings.
+func (sf *subflow) pruneMappings() {
+	k := 0
+	for i := range sf.rmaps {
+		if sf.rmaps[i].finished {
+			continue
+		}
+		if k != i {
+			sf.rmaps[k] = sf.rmaps[i]
+		}
+		k++
+	}
+	sf.rmaps = sf.rmaps[:k]
+}
+
+// mappingDone finishes a mapping whose bytes all arrived (and verified).
+func (sf *subflow) mappingDone(m *recvMapping) {
+	m.finished = true
+	if m.fin {
+		sf.c.peerDataFIN(m.dsn + uint64(m.dataLen))
+	}
+	// Finished mappings at the front go at once; the others when the
+	// table fills.
+	k := 0
+	for k < len(sf.rmaps) && sf.rmaps[k].finished {
+		k++
+	}
+	if k > 0 {
+		n := copy(sf.rmaps, sf.rmaps[k:])
+		sf.rmaps = sf.rmaps[:n]
+	}
+}
+
+// verifyMapping checks the DSS checksum of a complete mapping (RFC 8684
+// §3.3.1, INTEROP A.11) and either hands its bytes to the connection or
+// handles the failure (§3.7).
+func (sf *subflow) verifyMapping(m *recvMapping) {
+	c := sf.c
+	n := m.dataLen
+	if m.fin {
+		n++
+	}
+	ph := cksum.DSSPseudoHeader(m.dsn, uint32(m.ssn), uint16(n)).Add16(m.csum)
+	if cksum.Combine(ph, m.sum).Fold() != 0xffff {
+		c.Stats.ChecksumFailures++
+		m.npend = 0
+		m.finished = true
+		c.checksumFailed(sf, m.dsn)
+		return
+	}
+	for i := 0; i < m.npend; i++ {
+		c.commitData(sf, m.pend[i].start, int(m.pend[i].end-m.pend[i].start))
+	}
+	m.npend = 0
+	sf.mappingDone(m)
+}
+
+// invalidMapping handles a protocol violation in the peer's mappings:
+// fallback while it is still allowed, else a reset of the subflow with
+// reason "MPTCP-specific error" (INTEROP B.2).
+func (sf *subflow) invalidMapping(why string) {
+	c := sf.c
+	if sf.initial && c.canFallback() {
+		c.enterFallback(&FallbackError{Reason: why}, sf, sf.tcp.ReceiveNext())
+		return
+	}
+	sf.reset(RstMPTCPError)
+}
+
+// --- tcp.Owner: options of received segments ------------------------------
+
+// SegmentReceived implements tcp.Owner: act on the MPTCP options of a
+// verified, acceptable segment.
+func (sf *subflow) SegmentReceived(now time.Duration, seg *wire.Segment) tcp.Verdict {
+	c := sf.c
+	o := &seg.Options
+	flags := seg.TCP.Flags()
+	c.lastActivity = now
+	if c.plainTCP {
+		return tcp.VerdictAccept
+	}
+	if flags&wire.FlagRST != 0 {
+		sf.resetReceived(o)
+		return tcp.VerdictAccept
+	}
+	if flags&wire.FlagSYN != 0 {
+		return sf.synAckReceived(now, o)
+	}
+	if c.fallback {
+		return tcp.VerdictAccept
+	}
+	// Handshake completion on the passive side.
+	if sf.tcp.State() == tcp.SynReceived {
+		if v := sf.thirdAckReceived(now, o, len(seg.Payload()) > 0); v != tcp.VerdictAccept {
+			return v
+		}
+		if c.fallback {
+			return tcp.VerdictAccept
+		}
+	}
+	if sf.join && sf.joiner && !sf.joinConfirmed && sf.joinAckSent {
+		sf.joinConfirmed = true // the "4th ACK" (RFC 8684 §3.2)
+		c.subflowUsable(now, sf)
+	}
+	if o.Has.Has(wire.OptFastClose) {
+		if o.FastClose.ReceiverKey == c.localKey {
+			c.fastCloseReceived(now)
+			return tcp.VerdictDrop
+		}
+	}
+	if o.Has.Has(wire.OptDSS) {
+		sf.dssReceived(now, seg)
+	}
+	if o.Has.Has(wire.OptMPFail) {
+		c.mpFailReceived(sf, o.MPFail.DSN)
+	}
+	if o.Has.Has(wire.OptAddAddr) {
+		c.addAddrReceived(now, sf, &o.AddAddr)
+	}
+	if o.Has.Has(wire.OptRemoveAddr) {
+		c.removeAddrReceived(now, o.RemoveAddr.List())
+	}
+	if o.Has.Has(wire.OptMPPrio) {
+		sf.remoteBackup = o.MPPrio.Backup
+	}
+	if !o.Has.Has(wire.OptDSS) && len(seg.Payload()) > 0 && !o.Has.Has(wire.OptMPCapableData) {
+		c.Stats.DataWithoutDSS++
+	}
+	sf.staleCount, sf.stale = 0, false
+	return tcp.VerdictAccept
+}
+
+// dssReceived handles the DATA_ACK and the payload-less signals of a DSS.
+func (sf *subflow) dssReceived(now time.Duration, seg *wire.Segment) {
+	c := sf.c
+	d := &seg.Options.DSS
+	if c.client && !c.fullyEstablished {
+		c.fullyEstablished = true // the server's first DSS (INTEROP B.1)
+		c.becameFullyEstablished(now)
+	}
+	if d.HasMap() {
+		sf.use64Ack = d.Flags&wire.DSSDSN64 != 0
+		if d.DataLen == 0 {
+			c.infiniteMappingReceived(sf)
+			return
+		}
+		if d.DataFIN() && d.DataLen == 1 && d.SubflowSeq == 0 {
+			dsn := d.DSN
+			if d.Flags&wire.DSSDSN64 == 0 {
+				dsn = wire.ExpandSeq32(c.rcv.nxt(), uint32(d.DSN))
+			}
+			if c.csum {
+				ph := cksum.DSSPseudoHeader(dsn, 0, 1).Add16(d.Checksum)
+				if !d.HasChecksum || ph.Fold() != 0xffff {
+					c.Stats.ChecksumFailures++
+					return
+				}
+			}
+			c.peerDataFIN(dsn)
+		}
+	}
+	if d.HasAck() {
+		ack := d.DataAck
+		if d.Flags&wire.DSSAck64 == 0 {
+			ack = wire.ExpandSeq32(c.snd.una, uint32(d.DataAck))
+		}
+		wnd := int(seg.TCP.Window()) << sf.tcp.PeerWindowScale()
+		c.dataAcked(now, ack, wnd)
+	}
+}
+
+// synAckReceived handles the SYN/ACK on the active side: MP_CAPABLE with
+// the server's key, or MP_JOIN with its truncated HMAC (RFC 8684 §3.1,
+// §3.2).
+func (sf *subflow) synAckReceived(now time.Duration, o *wire.Options) tcp.Verdict {
+	c := sf.c
+	if !sf.join {
+		if c.fallback {
+			return tcp.VerdictAccept
+		}
+		if !o.Has.Has(wire.OptMPCapableSYNACK) {
+			c.enterFallback(&FallbackError{Reason: "SYN/ACK without MP_CAPABLE"}, sf, 1)
+			return tcp.VerdictAccept
+		}
+		c.remoteKey = o.MPCapable.SenderKey
+		c.remoteToken, c.remoteIDSN = wire.TokenAndIDSN(c.remoteKey)
+		c.csum = c.ep.cfg.Checksum || o.MPCapable.Flags&wire.MPCChecksumRequired != 0
+		c.denyJoinInitial = o.MPCapable.Flags&wire.MPCDenyJoinID0 != 0
+		c.rcv.start(c.remoteIDSN+1, c.ofoCapacity())
+		return tcp.VerdictAccept
+	}
+	if !o.Has.Has(wire.OptMPJoinSYNACK) ||
+		o.MPJoin.TruncatedHMAC != wire.JoinHMAC64(c.remoteKey, c.localKey, o.MPJoin.Nonce, sf.localNonce) {
+		c.Stats.JoinHMACFailures++
+		sf.rstReason = RstMPTCPError
+		return tcp.VerdictReset
+	}
+	sf.remoteNonce = o.MPJoin.Nonce
+	sf.remoteID = o.MPJoin.AddrID
+	sf.remoteBackup = o.MPJoin.Backup
+	return tcp.VerdictAccept
+}
+
+// thirdAckReceived completes the passive side of a handshake.
+func (sf *subflow) thirdAckReceived(now time.Duration, o *wire.Options, data bool) tcp.Verdict {
+	c := sf.c
+	if sf.join {
+		if !o.Has.Has(wire.OptMPJoinACK) {
+			sf.rstReason = RstMPTCPError
+			return tcp.VerdictReset
+		}
+		if o.MPJoin.HMAC != wire.JoinHMAC160(c.remoteKey, c.localKey, sf.remoteNonce, sf.localNonce) {
+			c.Stats.JoinHMACFailures++
+			sf.rstReason = RstProhibited // Linux 6.18: MPJoinAckHMacFailure → reason 3
+			return tcp.VerdictReset
+		}
+		// Join limits are enforced at the third ACK, as Linux does
+		// (INTEROP A.14).
+		if !c.fullyEstablished || c.activeSubflows() > c.ep.cfg.MaxSubflows {
+			c.Stats.JoinsRejected++
+			sf.rstReason = RstProhibited
+			return tcp.VerdictReset
+		}
+		sf.joinConfirmed = true
+		return tcp.VerdictAccept
+	}
+	switch {
+	case o.Has.Has(wire.OptMPCapableACK), o.Has.Has(wire.OptMPCapableData):
+		// The key is read from whatever carries MP_CAPABLE first; the
+		// echoed server key is not compared (INTEROP A.14).
+		c.remoteKey = o.MPCapable.SenderKey
+		c.remoteToken, c.remoteIDSN = wire.TokenAndIDSN(c.remoteKey)
+		c.csum = c.ep.cfg.Checksum || o.MPCapable.Flags&wire.MPCChecksumRequired != 0
+		c.rcv.start(c.remoteIDSN+1, c.ofoCapacity())
+		c.fullyEstablished = true
+		c.becameFullyEstablished(now)
+	default:
+		c.enterFallback(&FallbackError{Reason: "third ACK without MP_CAPABLE"}, sf, 1)
+	}
+	_ = data
+	return tcp.VerdictAccept
+}
+
+// resetReceived notes the reason of a RST (MP_TCPRST) and MP_FASTCLOSE.
+func (sf *subflow) resetReceived(o *wire.Options) {
+	c := sf.c
+	if o.Has.Has(wire.OptTCPRST) {
+		sf.closeErr = &ResetError{Reason: o.TCPRST.Reason}
+	}
+	if o.Has.Has(wire.OptFastClose) && o.FastClose.ReceiverKey == c.localKey {
+		c.fastCloseFromPeer = true
+	}
+}
+
+// --- tcp.Owner: events ---------------------------------------------------
+
+// Event implements tcp.Owner.
+func (sf *subflow) Event(now time.Duration, ev tcp.Event) {
+	c := sf.c
+	switch ev.Kind {
+	case tcp.EventEstablished:
+		sf.established = true
+		c.subflowEstablished(now, sf)
+	case tcp.EventAcked:
+		sf.releaseMappings()
+		c.wake()
+	case tcp.EventRTO:
+		c.subflowRTO(now, sf)
+	case tcp.EventFIN:
+		c.subflowFIN(now, sf)
+	case tcp.EventClosed:
+		if sf.closeErr == nil {
+			sf.closeErr = ev.Err
+		}
+		c.subflowClosed(now, sf)
+	}
+}
+
+// reset closes the subflow with a RST carrying MP_TCPRST(reason).
+func (sf *subflow) reset(reason uint8) {
+	if sf.closed {
+		return
+	}
+	sf.rstReason = reason
+	sf.tcp.Abort(sf.c.now)
+}

@@ -1,0 +1,220 @@
+package ofo
+
+import (
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// benchWorkloads is the benchmark matrix: 2 and 8 subflows, runs of 1, 4,
+// 16 and 64 segments, mean depths of 10 to 10,000 segments, 0.5% loss and
+// 1% opportunistic duplicates; the 8-subflow, run-16, depth-1000 case again
+// at 0.1% and 1% loss; and the single-path references: in order (every
+// segment inserted at the left edge and popped at once), and in order but
+// appended at the tail of a queue of the same depth.
+func benchWorkloads() []workload {
+	var ws []workload
+	for _, k := range []int{2, 8} {
+		for _, n := range []int{1, 4, 16, 64} {
+			for _, d := range []int{10, 100, 1000, 10000} {
+				ws = append(ws, workload{subflows: k, run: n, depth: d, loss: 0.005, dup: 0.01, seed: 1})
+			}
+		}
+	}
+	for _, loss := range []float64{0.001, 0.01} {
+		ws = append(ws, workload{subflows: 8, run: 16, depth: 1000, loss: loss, dup: 0.01, seed: 1})
+	}
+	ws = append(ws, inorder)
+	for _, d := range []int{10, 100, 1000, 10000} {
+		ws = append(ws, workload{subflows: 1, run: 1, depth: d, seed: 1, append: true})
+	}
+	return ws
+}
+
+// inorder is the reference: one subflow, no loss, no duplicates, so every
+// segment is inserted at the left edge and popped at once.
+var inorder = workload{subflows: 1, run: 1, seed: 1}
+
+// cursor walks a trace, replaying it shifted by its length each pass. The
+// DSNs start just below 2^64, so they wrap during the first pass.
+type cursor struct {
+	tr    *trace
+	pos   int
+	base  uint64
+	hints []Hint
+}
+
+func newCursor(tr *trace) *cursor {
+	return &cursor{tr: tr, base: -tr.total / 2, hints: make([]Hint, 256)}
+}
+
+func (c *cursor) next() (Seg, uint8) {
+	a := c.tr.arr[c.pos]
+	s := Seg{DSN: c.base + a.dsn, Len: a.n, Handle: uint64(c.pos)}
+	if c.pos++; c.pos == len(c.tr.arr) {
+		c.pos, c.base = 0, c.base+c.tr.total
+	}
+	return s, a.sub
+}
+
+// The replay loops are written once per type so that the calls are direct,
+// as the engine's will be: every arrival is inserted with its subflow's
+// hint, then whatever became in order is popped.
+
+func replayQueue(q *Queue, c *cursor, n int) {
+	for range n {
+		s, sub := c.next()
+		c.hints[sub], _ = q.Insert(s, c.hints[sub])
+		for _, ok := q.Pop(); ok; _, ok = q.Pop() {
+		}
+	}
+}
+
+func replayTree(q *Tree, c *cursor, n int) {
+	for range n {
+		s, sub := c.next()
+		c.hints[sub], _ = q.Insert(s, c.hints[sub])
+		for _, ok := q.Pop(); ok; _, ok = q.Pop() {
+		}
+	}
+}
+
+func replayList(q *List, c *cursor, n int) {
+	for range n {
+		s, sub := c.next()
+		c.hints[sub], _ = q.Insert(s, c.hints[sub])
+		for _, ok := q.Pop(); ok; _, ok = q.Pop() {
+		}
+	}
+}
+
+func replay(q Interface, c *cursor, n int) {
+	switch q := q.(type) {
+	case *Queue:
+		replayQueue(q, c, n)
+	case *Tree:
+		replayTree(q, c, n)
+	case *List:
+		replayList(q, c, n)
+	}
+}
+
+// runBench measures one implementation on one trace: ns/op is per arriving
+// segment, including the Pop that eventually delivers it.
+func runBench(b *testing.B, im impl, tr *trace) {
+	c := newCursor(tr)
+	q := im.make(Config{Capacity: 2*tr.maxDepth + 1024, Start: c.base})
+	replay(q, c, len(tr.arr)/8) // reach the steady-state depth first
+	st0 := q.Stats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	replay(q, c, b.N)
+	b.StopTimer()
+	st := q.Stats()
+	if st.Full != 0 {
+		b.Fatalf("queue full %d times", st.Full)
+	}
+	ooo := float64(st.HintHits + st.EdgeHits + st.Scans - st0.HintHits - st0.EdgeHits - st0.Scans)
+	if ooo > 0 {
+		b.ReportMetric(100*float64(st.HintHits-st0.HintHits)/ooo, "hit%")
+		b.ReportMetric(100*float64(st.HintHits+st.EdgeHits-st0.HintHits-st0.EdgeHits)/ooo, "fast%")
+	}
+	steps := st.BatchSteps + st.SegSteps - st0.BatchSteps - st0.SegSteps
+	b.ReportMetric(float64(steps)/float64(b.N), "steps/op")
+	b.ReportMetric(tr.meanDepth, "depth")
+}
+
+// BenchmarkInsert replays each workload through each implementation, e.g.
+// BenchmarkInsert/impl=shortcut/subflows=8/run=16/depth=1000/loss=0.5%.
+// Workloads whose target depth the subflows' concurrency alone exceeds are
+// skipped.
+func BenchmarkInsert(b *testing.B) {
+	for _, w := range benchWorkloads() {
+		var tr *trace
+		ok := false
+		for _, im := range impls {
+			b.Run("impl="+im.name+"/"+w.name(), func(b *testing.B) {
+				if tr == nil {
+					tr, ok = w.traceFor()
+				}
+				if !ok {
+					b.Skipf("the subflows alone keep %.0f segments queued", tr.meanDepth)
+				}
+				runBench(b, im, tr)
+			})
+		}
+	}
+}
+
+var tableRuns = flag.Int("ofo.table", 0, "TestTable: print the benchmark table from the median of this many interleaved runs")
+
+// TestTable prints the benchmark matrix as a markdown table with ratios
+// against the tree, the linear list and the two single-path references,
+// all measured in the same run: in order at depth 0, and appended at the
+// tail of a queue of the nearest depth. Each number is the median of
+// -ofo.table runs; within each round the references and the three
+// implementations take turns, so that load from other work on the machine
+// falls on all of them. It runs only when asked:
+//
+//	go test ./ofo -run TestTable -v -timeout 2h -benchtime 300ms -ofo.table=5
+func TestTable(t *testing.T) {
+	if *tableRuns == 0 {
+		t.Skip("run with -ofo.table N")
+	}
+	median := func(xs []float64) float64 {
+		s := slices.Clone(xs)
+		slices.Sort(s)
+		if len(s)%2 == 1 {
+			return s[len(s)/2]
+		}
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	nsPerOp := func(r testing.BenchmarkResult) float64 { return float64(r.T.Nanoseconds()) / float64(r.N) }
+	traces := map[workload]*trace{}
+	traceOf := func(w workload) *trace {
+		if traces[w] == nil {
+			traces[w], _ = w.traceFor()
+		}
+		return traces[w]
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "| workload | depth | shortcut ns | tree ns | linear ns | x-tree | x-linear | ÷ in-order | ÷ append | hit%% | fast%% s/t/l | steps/op s/t/l | allocs s/t/l |\n")
+	fmt.Fprintf(&out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
+	for _, w := range benchWorkloads() {
+		if w == inorder || w.append {
+			continue
+		}
+		tr, ok := w.traceFor()
+		if !ok {
+			continue
+		}
+		ap := workload{subflows: 1, run: 1, seed: 1, append: true, depth: 10}
+		for _, d := range []int{100, 1000, 10000} {
+			if w.depth >= d {
+				ap.depth = d
+			}
+		}
+		var refIn, refAp []float64
+		ns := make([][]float64, len(impls))
+		res := make([]testing.BenchmarkResult, len(impls))
+		for range *tableRuns {
+			refIn = append(refIn, nsPerOp(testing.Benchmark(func(b *testing.B) { runBench(b, impls[0], traceOf(inorder)) })))
+			refAp = append(refAp, nsPerOp(testing.Benchmark(func(b *testing.B) { runBench(b, impls[0], traceOf(ap)) })))
+			for i, im := range impls {
+				res[i] = testing.Benchmark(func(b *testing.B) { runBench(b, im, tr) })
+				ns[i] = append(ns[i], nsPerOp(res[i]))
+			}
+		}
+		s, tt, l := median(ns[0]), median(ns[1]), median(ns[2])
+		fmt.Fprintf(&out, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f (%s) | %.1f | %.0f/%.0f/%.0f | %.2f/%.2f/%.1f | %d/%d/%d |\n",
+			w.name(), tr.meanDepth, s, tt, l, tt/s, l/s, s/median(refIn), s/median(refAp), ap.name(),
+			res[0].Extra["hit%"], res[0].Extra["fast%"], res[1].Extra["fast%"], res[2].Extra["fast%"],
+			res[0].Extra["steps/op"], res[1].Extra["steps/op"], res[2].Extra["steps/op"],
+			res[0].AllocsPerOp(), res[1].AllocsPerOp(), res[2].AllocsPerOp())
+		fmt.Fprintf(&out, "<!-- %s: in-order %.1f ns, %s %.1f ns (medians) -->\n", w.name(), median(refIn), ap.name(), median(refAp))
+		t.Logf("%s done", w.name())
+	}
+	fmt.Print(out.String())
+}

@@ -1,0 +1,527 @@
+package ofo
+
+// nilNode marks the absence of a node in the index links.
+const nilNode int32 = -1
+
+// qnode is one queued segment. Nodes form a doubly linked list sorted by
+// DSN; the segments are disjoint. A run (the paper's "batch") is a maximal
+// sequence of nodes whose segments are contiguous in DSN. Only a run's two
+// ends carry its bounds: at a run's first node, run is the index of its last
+// node; at its last node, run is the index of its first (a single-node run
+// points at itself). Interior nodes' run fields are stale and never read, so
+// joining two runs is O(1).
+//
+// The first run is the exception: Queue.first and Queue.firstTail hold its
+// bounds, and its nodes' run fields and its first node's prev may be stale.
+// That way Pop touches only the node it removes, not the next node or the
+// far end of the run (runTail, runHead).
+type qnode struct {
+	seg        Seg
+	prev, next int32
+	run        int32
+	gen        uint32 // odd while queued, even while free; see Hint
+}
+
+// Queue is the connection-level out-of-order queue with per-subflow
+// shortcuts and batch scanning (NSDI'12 §4.3, ALGORITHMS.md Part I §1.2).
+// It is not safe for concurrent use.
+type Queue struct {
+	nodes       []qnode
+	first, last int32 // the list's ends; both nilNode when empty
+	firstTail   int32 // the first run's last node; nilNode when empty
+	free        int32 // free list, linked through next
+	count       int   // queued segments
+	runs        int   // queued runs
+	bytes       uint64
+	left        uint64 // the left edge (rcv_nxt): every queued byte is at or after it
+	limit       uint64
+	limited     bool
+	release     func(Seg)
+	stats       Stats
+}
+
+// New returns an empty queue whose left edge is c.Start, with c.Capacity
+// nodes allocated up front.
+func New(c Config) *Queue {
+	if c.Capacity < 1 || c.Capacity > 1<<30 {
+		panic("ofo: capacity out of range")
+	}
+	q := &Queue{nodes: make([]qnode, c.Capacity), release: c.Release}
+	for i := range q.nodes {
+		q.nodes[i].next = int32(i + 1)
+	}
+	q.nodes[len(q.nodes)-1].next = nilNode
+	q.first, q.last, q.firstTail, q.left = nilNode, nilNode, nilNode, c.Start
+	return q
+}
+
+func (q *Queue) end(i int32) uint64 { return q.nodes[i].seg.End() }
+
+// isTail reports whether node i ends its run.
+func (q *Queue) isTail(i int32) bool {
+	nx := q.nodes[i].next
+	return nx == nilNode || q.nodes[nx].seg.DSN != q.nodes[i].seg.End()
+}
+
+// isHead reports whether node i starts its run.
+func (q *Queue) isHead(i int32) bool {
+	if i == q.first {
+		return true // its prev may be stale
+	}
+	pv := q.nodes[i].prev
+	return q.nodes[pv].seg.End() != q.nodes[i].seg.DSN
+}
+
+// runTail returns the last node of the run whose first node is h.
+func (q *Queue) runTail(h int32) int32 {
+	if h == q.first {
+		return q.firstTail
+	}
+	return q.nodes[h].run
+}
+
+// runHead returns the first node of the run whose last node is t.
+func (q *Queue) runHead(t int32) int32 {
+	if t == q.firstTail {
+		return q.first
+	}
+	return q.nodes[t].run
+}
+
+// hint returns a Hint for the queued node i.
+func (q *Queue) hint(i int32) Hint { return Hint{n: i + 1, gen: q.nodes[i].gen} }
+
+// live returns the node h refers to, or nilNode if h is empty or stale.
+func (q *Queue) live(h Hint) int32 {
+	i := h.n - 1
+	if uint32(i) >= uint32(len(q.nodes)) || h.gen&1 == 0 || q.nodes[i].gen != h.gen {
+		return nilNode
+	}
+	return i
+}
+
+// Insert queues s, which arrived on the subflow whose shortcut is h, and
+// returns that subflow's updated shortcut and what happened to s.
+//
+// Bytes already queued are never replaced: s is trimmed to the bytes that
+// are new, except that queued runs lying wholly inside s are evicted (and
+// released) so that s need not be split. A result other than Queued or
+// Trimmed means s was released. See the package documentation.
+//
+// The returned Hint names the last segment of the run that now holds s (or,
+// for a Duplicate, the run that covers s's start): where the subflow's next
+// segment lands if it continues the run. After Old, Beyond or Full, h is
+// returned unchanged.
+func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
+	q.stats.Inserts++
+	if s.Len == 0 {
+		return h, q.reject(s, Duplicate)
+	}
+	r := Queued
+	if q.limited || before(s.DSN, q.left) {
+		if s, r = clip(s, q.left, q.limit, q.limited); !r.Stored() {
+			return h, q.reject(s, r)
+		}
+	}
+	a := s.DSN
+
+	// In order: TCP's fast path. The left edge is the only place where
+	// data can precede every queued run.
+	if a == q.left {
+		q.stats.InOrder++
+		if q.first != nilNode && q.nodes[q.first].seg.DSN == a {
+			return q.place(s, q.firstTail, h, r)
+		}
+		return q.place(s, nilNode, h, r)
+	}
+
+	// The shortcut (NSDI'12 §4.3): the subflow's last segment ends where
+	// this one starts, and nothing queued follows it directly.
+	hn := q.live(h)
+	if hn != nilNode {
+		if q.end(hn) == a && q.isTail(hn) {
+			q.stats.HintHits++
+			return q.place(s, hn, h, r)
+		}
+	} else if h.n != 0 {
+		q.stats.StaleHints++
+	}
+
+	// Either end of the queue: O(1) through the run links (ALGORITHMS.md
+	// §1.5 "own shortcut, last, then lookup"; Linux's ooo_last_skb).
+	if q.first == nilNode || before(a, q.nodes[q.first].seg.DSN) {
+		q.stats.EdgeHits++
+		return q.place(s, nilNode, h, r)
+	}
+	if !before(a, q.nodes[q.runHead(q.last)].seg.DSN) {
+		q.stats.EdgeHits++
+		return q.place(s, q.last, h, r)
+	}
+
+	q.stats.Scans++
+	return q.place(s, q.scan(a, hn), h, r)
+}
+
+// scan returns the last node of the last run that starts at or before a,
+// visiting runs rather than segments (NSDI'12 §4.3: "we iterate over these
+// batches instead of iterating over all the segments"). a lies strictly
+// inside the queue's span: after the first run's start and before the last
+// run's start.
+//
+// The walk starts from the known run boundary nearest to a in DSN: one of
+// the queue's two ends, or the caller's hint if it sits at a run boundary
+// (gen-2 code scans from the closest shortcut, ALGORITHMS.md §1.3). A ring
+// of the last 16 inserts, standing in for every subflow's shortcut (the
+// paper's AllShortcuts), was tried as a further starting point: it cut the
+// runs walked per insert from 0.35 to 0.04 in the 8-subflow workload, yet
+// that benchmark ran about 10% slower, since every insert pays for the
+// ring and only misses gain (docs/ofo.md).
+func (q *Queue) scan(a uint64, hn int32) int32 {
+	n := q.nodes
+	// Forward from a run's last node whose run starts at or before a, or
+	// backward from a run's first node that starts after a.
+	fwd := q.firstTail
+	fd := uint64(0)
+	if e := n[fwd].seg.End(); before(e, a) {
+		fd = a - e
+	}
+	bwd := q.runHead(q.last)
+	bd := n[bwd].seg.DSN - a
+	if hn != nilNode {
+		hh, ht := nilNode, nilNode
+		if q.isTail(hn) {
+			hh, ht = q.runHead(hn), hn
+		} else if q.isHead(hn) {
+			hh, ht = hn, q.runTail(hn)
+		}
+		if hh != nilNode {
+			if hs := n[hh].seg.DSN; before(a, hs) {
+				if d := hs - a; d < bd {
+					bwd, bd = hh, d
+				}
+			} else {
+				d := uint64(0)
+				if e := n[ht].seg.End(); before(e, a) {
+					d = a - e
+				}
+				if d < fd {
+					fwd, fd = ht, d
+				}
+			}
+		}
+	}
+	steps := uint64(0)
+	if bd < fd {
+		head := bwd
+		for before(a, n[head].seg.DSN) {
+			tail := n[head].prev // the first run starts before a, so tail exists
+			head = q.runHead(tail)
+			steps++
+		}
+		q.stats.BatchSteps += steps
+		return q.runTail(head)
+	}
+	tail := fwd
+	for {
+		nx := n[tail].next
+		if nx == nilNode || before(a, n[nx].seg.DSN) {
+			break
+		}
+		tail = q.runTail(nx)
+		steps++
+	}
+	q.stats.BatchSteps += steps
+	return tail
+}
+
+// place finishes an insert once pt, the last node of the last run starting
+// at or before s.DSN (or nilNode if there is none), is known; h is the
+// caller's hint, returned unchanged if s is rejected as Full; r is Trimmed
+// if s was clipped to the window, else Queued. It resolves
+// overlaps with whole runs only: within a run there are no holes, so a
+// newcomer interacts with runs, never with the segments inside one.
+func (q *Queue) place(s Seg, pt int32, h Hint, r Result) (Hint, Result) {
+	n := q.nodes
+	b := s.End()
+	nh := q.first // the first run after pt
+	if pt != nilNode {
+		nh = n[pt].next
+		if pend := n[pt].seg.End(); before(s.DSN, pend) {
+			if !before(pend, b) {
+				return q.hint(pt), q.reject(s, Duplicate)
+			}
+			d := pend - s.DSN
+			s.DSN, s.Off, s.Len, r = pend, s.Off+uint32(d), s.Len-uint32(d), Trimmed
+		}
+	}
+	// Runs that start inside s: evict those s covers; trim s before the
+	// first that extends past it. Runs are separated by holes, so the
+	// trimmed s is never empty.
+	for nh != nilNode && before(n[nh].seg.DSN, b) {
+		nt := q.runTail(nh)
+		if before(b, n[nt].seg.End()) {
+			s.Len, r = uint32(n[nh].seg.DSN-s.DSN), Trimmed
+			break
+		}
+		after := n[nt].next
+		q.evictRun(pt, nh, nt)
+		nh = after
+	}
+	if q.free == nilNode {
+		// Only reachable without evictions (each frees a node), so the
+		// queue is unchanged.
+		return h, q.reject(s, Full)
+	}
+
+	// Join the runs on either side when contiguous. Their bounds are read
+	// before x changes which run is first.
+	x := q.free
+	head, tail := x, x
+	q.runs++
+	if pt != nilNode && n[pt].seg.End() == s.DSN {
+		head = q.runHead(pt)
+		q.runs--
+	}
+	if nh != nilNode && n[nh].seg.DSN == s.End() {
+		tail = q.runTail(nh)
+		q.runs--
+	} else if pt == nilNode && nh != nilNode {
+		// The first run becomes the second: give it exact links.
+		n[nh].run, n[q.firstTail].run = q.firstTail, nh
+	}
+
+	q.free = n[x].next
+	n[x].gen++
+	n[x].seg, n[x].prev, n[x].next = s, pt, nh
+	if pt == nilNode {
+		q.first = x
+	} else {
+		n[pt].next = x
+	}
+	if nh == nilNode {
+		q.last = x
+	} else {
+		n[nh].prev = x
+	}
+	n[head].run, n[tail].run = tail, head
+	if head == q.first {
+		q.firstTail = tail
+	}
+	q.count++
+	q.bytes += uint64(s.Len)
+	if r == Trimmed {
+		q.stats.Trimmed++
+	}
+	return q.hint(tail), r
+}
+
+// evictRun unlinks and releases the whole run nh..nt, which follows pt.
+func (q *Queue) evictRun(pt, nh, nt int32) {
+	n := q.nodes
+	after := n[nt].next
+	if pt == nilNode {
+		q.first, q.firstTail = after, nilNode
+		if after != nilNode {
+			q.firstTail = n[after].run // exact: it was not the first run
+		}
+	} else {
+		n[pt].next = after
+	}
+	if after == nilNode {
+		q.last = pt
+	} else {
+		n[after].prev = pt
+	}
+	q.runs--
+	for i := nh; ; {
+		nx := n[i].next
+		q.stats.Evicted++
+		q.drop(i)
+		if i == nt {
+			break
+		}
+		i = nx
+	}
+}
+
+// drop frees node i (already unlinked from its neighbours' view) and
+// releases its segment.
+func (q *Queue) drop(i int32) {
+	s := q.nodes[i].seg
+	q.freeNode(i)
+	q.stats.Released++
+	if q.release != nil {
+		q.release(s)
+	}
+}
+
+func (q *Queue) freeNode(i int32) {
+	nd := &q.nodes[i]
+	q.count--
+	q.bytes -= uint64(nd.seg.Len)
+	nd.gen++ // invalidates every Hint to this node
+	nd.next = q.free
+	q.free = i
+}
+
+func (q *Queue) reject(s Seg, r Result) Result {
+	switch r {
+	case Duplicate:
+		q.stats.Duplicate++
+	case Old:
+		q.stats.Old++
+	case Beyond:
+		q.stats.Beyond++
+	case Full:
+		q.stats.Full++
+	}
+	q.stats.Released++
+	if q.release != nil {
+		q.release(s)
+	}
+	return r
+}
+
+// unlinkFirst removes the first node from the list. It reads and writes no
+// other node, except to find the next run's bounds when the first run ends.
+func (q *Queue) unlinkFirst() {
+	f := q.first
+	nx := q.nodes[f].next
+	q.first = nx
+	if f != q.firstTail {
+		return
+	}
+	q.runs--
+	if nx == nilNode {
+		q.last, q.firstTail = nilNode, nilNode
+	} else {
+		q.firstTail = q.nodes[nx].run // exact: it was not the first run
+	}
+}
+
+// Pop removes and returns the first segment if it starts at the left edge,
+// and advances the left edge past it. Calling Pop until it reports false
+// hands out, in order, everything that became contiguous.
+func (q *Queue) Pop() (Seg, bool) {
+	f := q.first
+	if f == nilNode || q.nodes[f].seg.DSN != q.left {
+		return Seg{}, false
+	}
+	s := q.nodes[f].seg
+	q.unlinkFirst()
+	q.freeNode(f)
+	q.left = s.End()
+	q.stats.Delivered++
+	return s, true
+}
+
+// Drain pops every segment that is in order and passes each to deliver. It
+// returns how many it delivered. deliver must not call back into the queue.
+func (q *Queue) Drain(deliver func(Seg)) int {
+	k := 0
+	for s, ok := q.Pop(); ok; s, ok = q.Pop() {
+		deliver(s)
+		k++
+	}
+	return k
+}
+
+// Advance moves the left edge forward to to, for data the caller took in
+// order by itself (the receive fast path). Queued data below the new edge is
+// released, or trimmed if it straddles it. An edge at or before the current
+// one is ignored.
+func (q *Queue) Advance(to uint64) {
+	if !before(q.left, to) {
+		return
+	}
+	q.left = to
+	for q.first != nilNode {
+		f := q.first
+		nd := &q.nodes[f]
+		if !before(to, nd.seg.End()) {
+			q.unlinkFirst()
+			q.drop(f)
+			continue
+		}
+		if before(nd.seg.DSN, to) {
+			d := to - nd.seg.DSN
+			nd.seg.DSN, nd.seg.Off, nd.seg.Len = to, nd.seg.Off+uint32(d), nd.seg.Len-uint32(d)
+			q.bytes -= d
+		}
+		break
+	}
+}
+
+// SetLimit sets the right edge: bytes at or after end are not accepted
+// (Insert trims them, or rejects the segment as Beyond). Data already
+// queued is kept.
+func (q *Queue) SetLimit(end uint64) { q.limit, q.limited = end, true }
+
+// ClearLimit removes the right edge.
+func (q *Queue) ClearLimit() { q.limited = false }
+
+// Next returns the left edge: the DSN of the next in-order byte.
+func (q *Queue) Next() uint64 { return q.left }
+
+// Len returns the number of queued segments.
+func (q *Queue) Len() int { return q.count }
+
+// Bytes returns the number of queued bytes. Queued segments never overlap,
+// so this is exact and is what the receive window must account for.
+func (q *Queue) Bytes() uint64 { return q.bytes }
+
+// Cap returns the queue's capacity in segments.
+func (q *Queue) Cap() int { return len(q.nodes) }
+
+// Runs returns the number of runs (batches of contiguous segments).
+func (q *Queue) Runs() int { return q.runs }
+
+// Holes writes the missing ranges between the left edge and the last queued
+// byte, in order, into dst, and returns how many there are (which may exceed
+// len(dst)). It walks runs, not segments.
+func (q *Queue) Holes(dst []Range) int {
+	k := 0
+	at := q.left
+	for h := q.first; h != nilNode; {
+		t := q.runTail(h)
+		if s := q.nodes[h].seg.DSN; s != at {
+			if k < len(dst) {
+				dst[k] = Range{at, s}
+			}
+			k++
+		}
+		at = q.nodes[t].seg.End()
+		h = q.nodes[t].next
+	}
+	return k
+}
+
+// Blocks writes the queued runs, in order, into dst (SACK-like reporting),
+// and returns how many there are (which may exceed len(dst)).
+func (q *Queue) Blocks(dst []Range) int {
+	k := 0
+	for h := q.first; h != nilNode; {
+		t := q.runTail(h)
+		if k < len(dst) {
+			dst[k] = Range{q.nodes[h].seg.DSN, q.nodes[t].seg.End()}
+		}
+		k++
+		h = q.nodes[t].next
+	}
+	return k
+}
+
+// Stats returns the counters.
+func (q *Queue) Stats() Stats { return q.stats }
+
+// Reset releases every queued segment, in order, and moves the left edge to
+// start. The counters and the limit are kept. Every outstanding Hint becomes
+// stale.
+func (q *Queue) Reset(start uint64) {
+	for q.first != nilNode {
+		f := q.first
+		q.unlinkFirst()
+		q.drop(f)
+	}
+	q.left = start
+}

@@ -1,0 +1,449 @@
+package ofo
+
+import (
+	"slices"
+	"testing"
+)
+
+// seg builds a segment whose Off is its handle times 1000.
+func seg(dsn uint64, n uint32, h uint64) Seg {
+	return Seg{DSN: dsn, Len: n, Handle: h, Off: uint32(h) * 1000}
+}
+
+// want describes a queued segment: [dsn, dsn+n) held by handle h at offset
+// off within h's buffer.
+type want struct {
+	dsn uint64
+	n   uint32
+	h   uint64
+	off uint32
+}
+
+func TestOverlaps(t *testing.T) {
+	const L = 1000 // left edge
+	tests := []struct {
+		name     string
+		setup    []Seg
+		in       Seg
+		result   Result
+		released []uint64 // handles, in order
+		queued   []want
+		blocks   []Range
+	}{
+		{
+			name:   "exact duplicate",
+			setup:  []Seg{seg(1010, 10, 1)},
+			in:     seg(1010, 10, 2),
+			result: Duplicate, released: []uint64{2},
+			queued: []want{{1010, 10, 1, 1000}},
+		},
+		{
+			name:   "inside one",
+			setup:  []Seg{seg(1010, 20, 1)},
+			in:     seg(1015, 5, 2),
+			result: Duplicate, released: []uint64{2},
+			queued: []want{{1010, 20, 1, 1000}},
+		},
+		{
+			name:   "spans two segments of one run",
+			setup:  []Seg{seg(1010, 10, 1), seg(1020, 10, 2)},
+			in:     seg(1015, 10, 3),
+			result: Duplicate, released: []uint64{3},
+			queued: []want{{1010, 10, 1, 1000}, {1020, 10, 2, 2000}},
+		},
+		{
+			name:   "overlaps a segment's end (left overlap)",
+			setup:  []Seg{seg(1010, 10, 1)},
+			in:     seg(1015, 10, 2),
+			result: Trimmed,
+			queued: []want{{1010, 10, 1, 1000}, {1020, 5, 2, 2005}},
+			blocks: []Range{{1010, 1025}},
+		},
+		{
+			name:   "overlaps a segment's start (right overlap)",
+			setup:  []Seg{seg(1020, 10, 1)},
+			in:     seg(1015, 10, 2),
+			result: Trimmed,
+			queued: []want{{1015, 5, 2, 2000}, {1020, 10, 1, 1000}},
+			blocks: []Range{{1015, 1030}},
+		},
+		{
+			name:   "same start, longer",
+			setup:  []Seg{seg(1010, 10, 1)},
+			in:     seg(1010, 20, 2),
+			result: Trimmed,
+			queued: []want{{1010, 10, 1, 1000}, {1020, 10, 2, 2010}},
+		},
+		{
+			name:   "fills a hole between two overlapped neighbours",
+			setup:  []Seg{seg(1010, 10, 1), seg(1030, 10, 2)},
+			in:     seg(1015, 20, 3),
+			result: Trimmed,
+			queued: []want{{1010, 10, 1, 1000}, {1020, 10, 3, 3005}, {1030, 10, 2, 2000}},
+			blocks: []Range{{1010, 1040}},
+		},
+		{
+			name:   "covers several",
+			setup:  []Seg{seg(1020, 5, 1), seg(1030, 5, 2)},
+			in:     seg(1015, 25, 3),
+			result: Queued, released: []uint64{1, 2},
+			queued: []want{{1015, 25, 3, 3000}},
+		},
+		{
+			name:   "covers several, overlaps both neighbours",
+			setup:  []Seg{seg(1010, 10, 1), seg(1022, 2, 2), seg(1026, 2, 3), seg(1030, 10, 4)},
+			in:     seg(1015, 20, 5),
+			result: Trimmed, released: []uint64{2, 3},
+			queued: []want{{1010, 10, 1, 1000}, {1020, 10, 5, 5005}, {1030, 10, 4, 4000}},
+			blocks: []Range{{1010, 1040}},
+		},
+		{
+			name:   "covers a whole run of several segments",
+			setup:  []Seg{seg(1010, 10, 1), seg(1020, 10, 2)},
+			in:     seg(1005, 30, 3),
+			result: Queued, released: []uint64{1, 2},
+			queued: []want{{1005, 30, 3, 3000}},
+		},
+		{
+			name:   "covers the start of a run that continues past it",
+			setup:  []Seg{seg(1020, 5, 1), seg(1025, 5, 2)},
+			in:     seg(1015, 12, 3),
+			result: Trimmed,
+			queued: []want{{1015, 5, 3, 3000}, {1020, 5, 1, 1000}, {1025, 5, 2, 2000}},
+		},
+		{
+			name:   "adjacent on both sides joins the runs",
+			setup:  []Seg{seg(1010, 10, 1), seg(1030, 10, 2)},
+			in:     seg(1020, 10, 3),
+			result: Queued,
+			queued: []want{{1010, 10, 1, 1000}, {1020, 10, 3, 3000}, {1030, 10, 2, 2000}},
+			blocks: []Range{{1010, 1040}},
+		},
+		{
+			name:   "wholly below the left edge",
+			in:     seg(990, 10, 1),
+			result: Old, released: []uint64{1},
+		},
+		{
+			name:   "partly below the left edge",
+			in:     seg(995, 10, 1),
+			result: Trimmed,
+			queued: []want{{1000, 5, 1, 1005}},
+		},
+		{
+			name:   "empty",
+			in:     seg(1010, 0, 1),
+			result: Duplicate, released: []uint64{1},
+		},
+	}
+	for _, tt := range tests {
+		for _, im := range impls {
+			t.Run(tt.name+"/"+im.name, func(t *testing.T) {
+				var released []uint64
+				q := im.make(Config{Capacity: 8, Start: L, Release: func(s Seg) { released = append(released, s.Handle) }})
+				for _, s := range tt.setup {
+					if _, r := q.Insert(s, Hint{}); r != Queued {
+						t.Fatalf("setup insert %+v: %v", s, r)
+					}
+				}
+				if _, r := q.Insert(tt.in, Hint{}); r != tt.result {
+					t.Fatalf("Insert = %v, want %v", r, tt.result)
+				}
+				if !slices.Equal(released, tt.released) {
+					t.Errorf("released %v, want %v", released, tt.released)
+				}
+				var got []want
+				var bytes uint64
+				for _, s := range contents(q) {
+					got = append(got, want{s.DSN, s.Len, s.Handle, s.Off})
+					bytes += uint64(s.Len)
+				}
+				if !slices.Equal(got, tt.queued) {
+					t.Errorf("queued %v, want %v", got, tt.queued)
+				}
+				if q.Len() != len(tt.queued) || q.Bytes() != bytes {
+					t.Errorf("Len %d Bytes %d, want %d %d", q.Len(), q.Bytes(), len(tt.queued), bytes)
+				}
+				if tt.blocks != nil {
+					dst := make([]Range, 4)
+					n := q.Blocks(dst)
+					if !slices.Equal(dst[:n], tt.blocks) {
+						t.Errorf("Blocks %v, want %v", dst[:n], tt.blocks)
+					}
+				}
+				if err := checkInvariants(q); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+}
+
+func TestDrainAndAdvance(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			var released []uint64
+			q := im.make(Config{Capacity: 8, Start: 1000, Release: func(s Seg) { released = append(released, s.Handle) }})
+			for _, s := range []Seg{seg(1010, 10, 1), seg(1020, 10, 2), seg(1040, 10, 3), seg(1060, 10, 4)} {
+				q.Insert(s, Hint{})
+			}
+			if s, ok := q.Pop(); ok {
+				t.Fatalf("Pop with a hole at the left edge returned %+v", s)
+			}
+			if _, r := q.Insert(seg(1000, 10, 5), Hint{}); r != Queued {
+				t.Fatalf("in-order insert: %v", r)
+			}
+			var got []uint64
+			if n := q.Drain(func(s Seg) { got = append(got, s.Handle) }); n != 3 {
+				t.Fatalf("Drain delivered %d, want 3", n)
+			}
+			if !slices.Equal(got, []uint64{5, 1, 2}) || q.Next() != 1030 {
+				t.Fatalf("drained %v, left edge %d; want [5 1 2], 1030", got, q.Next())
+			}
+			// The caller took [1030,1045) in order by itself: segment 3 is
+			// trimmed to [1045,1050), not dropped.
+			q.Advance(1045)
+			if len(released) != 0 || q.Bytes() != 15 {
+				t.Fatalf("after Advance: released %v, bytes %d; want none, 15", released, q.Bytes())
+			}
+			s, ok := q.Pop()
+			if !ok || s.DSN != 1045 || s.Len != 5 || s.Off != 3005 {
+				t.Fatalf("Pop after Advance = %+v %v; want [1045,1050) at offset 3005", s, ok)
+			}
+			// Advancing past a whole segment releases it.
+			q.Advance(1080)
+			if !slices.Equal(released, []uint64{4}) || q.Len() != 0 || q.Bytes() != 0 {
+				t.Fatalf("released %v, Len %d, Bytes %d; want [4], 0, 0", released, q.Len(), q.Bytes())
+			}
+			q.Advance(1070) // backwards: ignored
+			if q.Next() != 1080 {
+				t.Fatalf("Next = %d after a backward Advance", q.Next())
+			}
+		})
+	}
+}
+
+func TestLimit(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			q := im.make(Config{Capacity: 8, Start: 1000})
+			q.SetLimit(1100)
+			if _, r := q.Insert(seg(1100, 10, 1), Hint{}); r != Beyond {
+				t.Errorf("at the limit: %v, want Beyond", r)
+			}
+			if _, r := q.Insert(seg(1095, 10, 2), Hint{}); r != Trimmed || q.Bytes() != 5 {
+				t.Errorf("across the limit: %v, %d bytes; want Trimmed, 5", r, q.Bytes())
+			}
+			q.ClearLimit()
+			if _, r := q.Insert(seg(1100, 10, 3), Hint{}); r != Queued {
+				t.Errorf("after ClearLimit: %v, want Queued", r)
+			}
+		})
+	}
+}
+
+func TestFull(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			var released []uint64
+			q := im.make(Config{Capacity: 2, Start: 0, Release: func(s Seg) { released = append(released, s.Handle) }})
+			q.Insert(seg(10, 10, 1), Hint{})
+			q.Insert(seg(30, 10, 2), Hint{})
+			if _, r := q.Insert(seg(50, 10, 3), Hint{}); r != Full {
+				t.Fatalf("new bytes into a full queue: %v, want Full", r)
+			}
+			if _, r := q.Insert(seg(12, 4, 4), Hint{}); r != Duplicate {
+				t.Fatalf("duplicate into a full queue: %v, want Duplicate", r)
+			}
+			if _, r := q.Insert(seg(15, 10, 5), Hint{}); r != Full {
+				t.Fatalf("a trimmed newcomer still needs a node: %v, want Full", r)
+			}
+			// A newcomer that evicts frees the node it needs.
+			if _, r := q.Insert(seg(25, 20, 6), Hint{}); r != Queued {
+				t.Fatalf("covering insert into a full queue: %v, want Queued", r)
+			}
+			if !slices.Equal(released, []uint64{3, 4, 5, 2}) || q.Len() != 2 || q.Bytes() != 30 {
+				t.Fatalf("released %v, Len %d, Bytes %d", released, q.Len(), q.Bytes())
+			}
+			if err := checkInvariants(q); err != nil {
+				t.Fatal(err)
+			}
+			if st := q.Stats(); st.Full != 2 || st.Evicted != 1 || st.Released != 4 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestHoles(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			q := im.make(Config{Capacity: 8, Start: 1000})
+			if n := q.Holes(nil); n != 0 {
+				t.Fatalf("empty queue has %d holes", n)
+			}
+			for _, s := range []Seg{seg(1010, 10, 1), seg(1020, 10, 2), seg(1040, 10, 3), seg(1070, 5, 4)} {
+				q.Insert(s, Hint{})
+			}
+			dst := make([]Range, 2)
+			if n := q.Holes(dst); n != 3 || !slices.Equal(dst, []Range{{1000, 1010}, {1030, 1040}}) {
+				t.Fatalf("Holes = %d %v", n, dst)
+			}
+			dst = make([]Range, 4)
+			if n := q.Blocks(dst); n != 3 || !slices.Equal(dst[:n], []Range{{1010, 1030}, {1040, 1050}, {1070, 1075}}) {
+				t.Fatalf("Blocks = %d %v", n, dst[:n])
+			}
+			if q, ok := q.(*Queue); ok && q.Runs() != 3 {
+				t.Fatalf("Runs = %d, want 3", q.Runs())
+			}
+			q.Insert(seg(1000, 10, 5), Hint{})
+			if n := q.Holes(dst); n != 2 || dst[0] != (Range{1030, 1040}) {
+				t.Fatalf("after filling the first hole: Holes = %d %v", n, dst[:n])
+			}
+		})
+	}
+}
+
+// TestHints covers the shortcut: hits, each way a hint goes stale, and
+// hints that were never valid. None may misplace data (the fuzz model
+// checks placement; here the counters show which path was taken).
+func TestHints(t *testing.T) {
+	q := New(Config{Capacity: 16, Start: 0})
+	ha, r := q.Insert(seg(100, 10, 1), Hint{})
+	h100 := ha
+	if r != Queued || q.Stats().EdgeHits != 1 {
+		t.Fatalf("first insert: %v %+v", r, q.Stats())
+	}
+	hb, _ := q.Insert(seg(200, 10, 2), Hint{}) // another subflow, at the back
+	ha, _ = q.Insert(seg(110, 10, 3), ha)      // subflow A continues its run
+	if st := q.Stats(); st.HintHits != 1 || st.Scans != 0 {
+		t.Fatalf("continuing a run: %+v", st)
+	}
+	q.Insert(seg(210, 10, 4), hb)
+	if st := q.Stats(); st.HintHits != 2 {
+		t.Fatalf("continuing the last run: %+v", st)
+	}
+	// A's next segment starts a new run elsewhere: the hint misses, but as
+	// a run's last segment it is where the scan starts.
+	ha, _ = q.Insert(seg(150, 10, 5), ha)
+	if st := q.Stats(); st.Scans != 1 || st.HintHits != 2 || st.BatchSteps != 0 {
+		t.Fatalf("hint miss: %+v", st)
+	}
+	// A segment that joins the run after it returns a hint to the end of
+	// the joined run, where the subflow's data continues.
+	q.Insert(seg(170, 10, 6), Hint{})
+	hj, _ := q.Insert(seg(160, 10, 7), ha)
+	if i := q.live(hj); i == nilNode || q.end(i) != 180 {
+		t.Fatalf("hint after joining runs does not name the joined run's end")
+	}
+
+	// Stale after the hinted segment is delivered.
+	q.Insert(seg(0, 100, 8), Hint{})
+	for _, ok := q.Pop(); ok; _, ok = q.Pop() {
+	}
+	if q.Next() != 120 || q.live(ha) == nilNode || q.live(hj) == nilNode {
+		t.Fatalf("left edge %d, want 120; hints to queued data must stay live", q.Next())
+	}
+	stale := q.Stats().StaleHints
+	q.Insert(seg(125, 5, 9), h100) // [100,110) was popped
+	if got := q.Stats().StaleHints - stale; got != 1 {
+		t.Fatalf("stale hints counted %d, want 1", got)
+	}
+
+	// Stale after eviction: the hinted segment is covered by a newcomer.
+	he, _ := q.Insert(seg(300, 5, 10), Hint{})
+	q.Insert(seg(295, 20, 11), Hint{})
+	if q.live(he) != nilNode {
+		t.Fatal("hint to an evicted segment is still live")
+	}
+	// The node is reused by the next insert: the old hint must stay stale.
+	q.Insert(seg(400, 5, 12), Hint{})
+	if q.live(he) != nilNode {
+		t.Fatal("hint to a reused node is live")
+	}
+	// Stale after Reset.
+	hr, _ := q.Insert(seg(500, 5, 13), Hint{})
+	q.Reset(1000)
+	if q.live(hr) != nilNode {
+		t.Fatal("hint survived Reset")
+	}
+	// Never valid: out of range, negative, even generation.
+	for _, h := range []Hint{{n: -5, gen: 1}, {n: 1 << 30, gen: 1}, {n: 1, gen: 2}, {n: 1, gen: 0}} {
+		if q.live(h) != nilNode {
+			t.Fatalf("garbage hint %+v accepted", h)
+		}
+		if _, r := q.Insert(seg(1010, 5, 14), h); !r.Stored() && r != Duplicate {
+			t.Fatalf("insert with garbage hint: %v", r)
+		}
+	}
+	if err := q.check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestZeroAllocs proves the hot path allocates nothing in steady state:
+// inserts through hints, scans, overlaps, evictions, pops and drains.
+func TestZeroAllocs(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			released := 0
+			q := im.make(Config{Capacity: 256, Start: 0, Release: func(Seg) { released++ }})
+			var hints [4]Hint
+			var dsn uint64
+			delivered := 0
+			deliver := func(Seg) { delivered++ }
+			round := func() {
+				// Four subflows, runs of 4 segments, the first subflow's
+				// run arriving last; a duplicate and a covering segment.
+				base := dsn
+				for sf := 3; sf >= 0; sf-- {
+					for k := range 4 {
+						d := base + uint64(sf*4+k)*100
+						hints[sf], _ = q.Insert(Seg{DSN: d, Len: 100}, hints[sf])
+					}
+				}
+				q.Insert(Seg{DSN: base + 450, Len: 100}, Hint{})
+				q.Insert(Seg{DSN: base + 1600, Len: 50}, Hint{})
+				q.Insert(Seg{DSN: base + 1600, Len: 100}, Hint{})
+				q.Drain(deliver)
+				dsn = base + 1700
+				if s, ok := q.Pop(); ok {
+					t.Fatalf("unexpected segment %+v", s)
+				}
+				q.Advance(dsn)
+			}
+			round()
+			if n := testing.AllocsPerRun(1000, round); n != 0 {
+				t.Fatalf("%v allocations per round", n)
+			}
+			if q.Len() != 0 || delivered == 0 || released == 0 {
+				t.Fatalf("Len %d, delivered %d, released %d", q.Len(), delivered, released)
+			}
+		})
+	}
+}
+
+func TestResultString(t *testing.T) {
+	if Trimmed.String() != "Trimmed" || Result(200).String() != "Result(?)" {
+		t.Fatal(Trimmed.String(), Result(200).String())
+	}
+	if !Queued.Stored() || !Trimmed.Stored() || Full.Stored() {
+		t.Fatal("Stored")
+	}
+}
+
+func TestNewPanicsOnBadCapacity(t *testing.T) {
+	for _, im := range impls {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: capacity 0 accepted", im.name)
+				}
+			}()
+			im.make(Config{Capacity: 0})
+		}()
+		if q := im.make(Config{Capacity: 3}); q.Cap() != 3 {
+			t.Errorf("%s: Cap = %d", im.name, q.Cap())
+		}
+	}
+}

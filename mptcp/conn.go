@@ -34,6 +34,7 @@ type ConnStats struct {
 	JoinsRejected            uint64
 	AddAddrBadHMAC           uint64
 	MPFailSent, MPFailRecv   uint64
+	InfiniteMappings         uint64
 	SubflowsOpened           uint64
 	SubflowsClosed           uint64
 }
@@ -67,6 +68,11 @@ type Conn struct {
 	rcv    recvBuffer
 	sndFB  linearMap
 	rcvFB  linearMap
+	// rcvLinear: rcvFB is known (the peer's data is linear); until the
+	// peer's infinite mapping arrives after a mid-stream fallback, its
+	// data still follows its mappings.
+	rcvLinear        bool
+	announceInfinite bool // send infinite mappings until the linear part is acked
 
 	// Closing (RFC 8684 §3.3.3, INTEROP B.7).
 	writeClosed  bool   // the application will write no more
@@ -464,7 +470,11 @@ func (c *Conn) queueReinject(start, end uint64) {
 func (c *Conn) subflowFIN(now time.Duration, sf *subflow) {
 	if c.plainTCP || c.fallback {
 		// The TCP FIN is the end of the stream.
-		c.peerDataFIN(c.rcvFB.dsn + (sf.tcp.ReceiveNext() - 1 - c.rcvFB.off))
+		if c.rcvLinear {
+			c.peerDataFIN(c.rcvFB.dsn + (sf.tcp.ReceiveNext() - 1 - c.rcvFB.off))
+		} else if c.rcv.q != nil {
+			c.peerDataFIN(c.rcv.nxt())
+		}
 		return
 	}
 	// A FIN without DATA_FIN closes only that subflow (INTEROP B.7);
@@ -713,7 +723,18 @@ func (c *Conn) shutSubflows() {
 // every subflow is closed or in TIME-WAIT (the endpoint keeps TIME-WAIT
 // subflows for their 2MSL, the application is done).
 func (c *Conn) checkFinished() {
-	if c.closed || !c.Done() {
+	if c.closed {
+		return
+	}
+	if (c.plainTCP || c.fallback) && c.dataFINSent && !c.dataFINAcked {
+		// The TCP FIN stands for the DATA_FIN.
+		for _, sf := range c.subflows {
+			if sf.tcp.FINAcked() {
+				c.dataFINAcked = true
+			}
+		}
+	}
+	if !c.Done() {
 		return
 	}
 	for _, sf := range c.subflows {
@@ -1026,9 +1047,28 @@ func (c *Conn) canFallback() bool {
 	return !c.everJoined && c.Stats.Reinjected == 0
 }
 
-// enterFallback makes the connection plain TCP on sf (RFC 8684 §3.7). off
-// is the subflow offset where the linear mapping of received data starts.
-func (c *Conn) enterFallback(why *FallbackError, sf *subflow, off uint64) {
+// fallbackStart makes the connection plain TCP on sf at the handshake
+// (RFC 8684 §3.7, INTEROP B.2): the peer or a middlebox removed
+// MP_CAPABLE. Both directions are linear from the first byte.
+func (c *Conn) fallbackStart(why *FallbackError, sf *subflow) {
+	if c.fallback {
+		return
+	}
+	if c.rcv.q == nil {
+		c.rcv.start(1, c.ofoCapacity())
+	}
+	c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: c.rcv.nxt()}, true
+	c.enterFallback(why, sf, false)
+}
+
+// enterFallback makes the connection plain TCP on sf from now on. The
+// data it still has to send continues linearly after the last mapping (or
+// from sndNxt); with announce, the next data segments carry an infinite
+// mapping (a DSS with data-level length 0) saying where the linear part
+// starts, so that the peer can follow (RFC 8684 §3.3.1, §3.7). The
+// receive side turns linear when the peer's infinite mapping arrives
+// (or at once, if the caller set rcvFB).
+func (c *Conn) enterFallback(why *FallbackError, sf *subflow, announce bool) {
 	if c.fallback {
 		return
 	}
@@ -1038,17 +1078,15 @@ func (c *Conn) enterFallback(why *FallbackError, sf *subflow, off uint64) {
 	if c.rcv.q == nil {
 		c.rcv.start(1, c.ofoCapacity())
 	}
-	// Received data continues linearly from the DATA_ACK.
-	c.rcvFB = linearMap{off: max(off, 1), dsn: c.rcv.nxt()}
-	// Sent data: the subflow's unsent bytes and what follows continue
-	// linearly from the next data sequence number handed out.
-	if sf.mapCount == 0 {
-		c.sndFB = linearMap{off: sf.tcp.SendEnd(), dsn: c.sndNxt}
-	} else {
+	off := sf.tcp.SendEnd()
+	if sf.mapCount > 0 {
 		last := &sf.maps[(sf.mapHead+sf.mapCount-1)%len(sf.maps)]
-		c.sndFB = linearMap{off: last.end(), dsn: last.dsn + uint64(last.len)}
-		c.sndNxt = c.sndFB.dsn
+		if last.end() == off {
+			c.sndNxt = max(c.sndNxt, last.dsn+uint64(last.len))
+		}
 	}
+	c.sndFB = linearMap{off: off, dsn: c.sndNxt}
+	c.announceInfinite = announce
 	for _, o := range c.subflows {
 		if o != sf && !o.closed {
 			o.reset(RstMiddlebox)
@@ -1058,38 +1096,56 @@ func (c *Conn) enterFallback(why *FallbackError, sf *subflow, off uint64) {
 	c.wake()
 }
 
-// infiniteMappingReceived: the peer fell back (RFC 8684 §3.7).
-func (c *Conn) infiniteMappingReceived(sf *subflow) {
-	c.enterFallback(&FallbackError{Reason: "peer sent an infinite mapping"}, sf, sf.tcp.ReceiveNext())
+// infiniteMappingReceived: the peer fell back (RFC 8684 §3.7); from
+// subflow offset ssn its data maps linearly to dsn.
+func (c *Conn) infiniteMappingReceived(sf *subflow, ssn, dsn uint64) {
+	if c.rcvLinear {
+		return
+	}
+	c.rcvFB, c.rcvLinear = linearMap{off: ssn, dsn: dsn}, true
+	c.Stats.InfiniteMappings++
+	c.enterFallback(&FallbackError{Reason: "peer sent an infinite mapping"}, sf, true)
 }
 
 // checksumFailed reacts to a mapping whose DSS checksum failed (RFC 8684
 // §3.7, INTEROP B.2): with other subflows, reset this one with MP_FAIL
-// and MP_TCPRST reason 6 (the peer reinjects its data); with the initial
-// subflow alone, MP_FAIL and a fallback to TCP from that point.
+// and MP_TCPRST reason 6 (the peer reinjects its data); on the only
+// subflow, MP_FAIL with the DATA_ACK (where the failed data starts), then
+// the peer answers and both sides fall back with infinite mappings.
 func (c *Conn) checksumFailed(sf *subflow, dsn uint64) {
-	sf.mpFailDSN = dsn
-	sf.mpFailPending = true
 	c.Stats.MPFailSent++
 	if c.activeSubflows() > 1 || !c.canFallback() {
+		sf.mpFailDSN, sf.mpFailPending = dsn, true
 		sf.reset(RstMiddlebox)
 		return
 	}
-	sf.tcp.RequestACK()
+	sf.mpFailDSN, sf.mpFailPending = c.rcv.nxt(), true
 	c.mpFailOutstanding = true
+	sf.tcp.RequestACK()
 }
 
-// mpFailReceived: the peer found a bad checksum (RFC 8684 §3.7). On the
-// only subflow we answer with MP_FAIL and fall back.
+// mpFailReceived: the peer found a bad checksum in our data (RFC 8684
+// §3.7). On the only subflow we resend from the DSN it names, linearly,
+// announced by an infinite mapping, and answer with MP_FAIL if we have
+// not sent one. With several subflows the peer resets the subflow and the
+// data is reinjected.
 func (c *Conn) mpFailReceived(sf *subflow, dsn uint64) {
 	c.Stats.MPFailRecv++
-	if c.activeSubflows() > 1 || !c.canFallback() {
-		return // the peer resets the subflow; its data is reinjected
+	if c.activeSubflows() > 1 || !c.canFallback() || c.fallback {
+		return
 	}
 	if !c.mpFailOutstanding {
-		sf.mpFailDSN, sf.mpFailPending = dsn, true
+		sf.mpFailDSN, sf.mpFailPending = c.rcv.nxt(), true
+		c.Stats.MPFailSent++
 	}
-	c.enterFallback(&FallbackError{Reason: "DSS checksum failure (MP_FAIL)"}, sf, sf.tcp.ReceiveNext())
+	if dsn >= c.snd.una && dsn < c.sndNxt {
+		// Everything from dsn goes again, as new subflow bytes.
+		c.enterFallback(&FallbackError{Reason: "DSS checksum failure (MP_FAIL)"}, sf, true)
+		c.sndFB.dsn = dsn
+		c.sndNxt = dsn
+		return
+	}
+	c.enterFallback(&FallbackError{Reason: "DSS checksum failure (MP_FAIL)"}, sf, true)
 }
 
 // fastCloseReceived: MP_FASTCLOSE with our key (RFC 8684 §3.5): reset

@@ -158,7 +158,7 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 		c.sndNxt, c.sndMax = 1, 1
 		c.sndFB = linearMap{off: 1, dsn: 1}
 		c.rcv.start(1, c.ofoCapacity())
-		c.rcvFB = linearMap{off: 1, dsn: 1}
+		c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: 1}, true
 	} else if err := ep.newKey(c); err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ func (ep *Endpoint) accept(now time.Duration, seg *wire.Segment, k fourTuple) {
 		c.sndNxt, c.sndMax = 1, 1
 		c.sndFB = linearMap{off: 1, dsn: 1}
 		c.rcv.start(1, c.ofoCapacity())
-		c.rcvFB = linearMap{off: 1, dsn: 1}
+		c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: 1}, true
 		ep.Stats.PlainAccepted++
 	} else if err := ep.newKey(c); err != nil {
 		ep.reply(seg, RstNoResources, false)

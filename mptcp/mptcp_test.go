@@ -73,3 +73,30 @@ func TestChecksumNegotiation(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainTCPPeers: an MPTCP endpoint talks plain TCP with a peer that
+// does not speak MPTCP, in both roles (RFC 8684 §3.1: the SYN/ACK without
+// MP_CAPABLE makes the client fall back; a SYN without it gets plain TCP).
+func TestPlainTCPPeers(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		client, server mptcp.Config
+	}{
+		{"plain server", mptcp.Config{}, mptcp.Config{DisableMPTCP: true}},
+		{"plain client", mptcp.Config{DisableMPTCP: true}, mptcp.Config{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bed, err := mptcptest.NewBed(4, []sim.Path{path(50e6, 2*time.Millisecond), path(50e6, 2*time.Millisecond)}, tc.client, tc.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := mptcptest.NewTransfer(bed, 4, 500<<10, 200<<10)
+			if msg := tr.Run(time.Minute); msg != "" {
+				t.Fatal(msg)
+			}
+			if tr.Cc.MPTCP() || tr.Sc.MPTCP() || len(tr.Cc.Subflows()) != 1 {
+				t.Errorf("MPTCP %v/%v with %d subflows, want plain TCP on one", tr.Cc.MPTCP(), tr.Sc.MPTCP(), len(tr.Cc.Subflows()))
+			}
+		})
+	}
+}

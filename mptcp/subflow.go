@@ -179,7 +179,7 @@ func (sf *subflow) unackedMappings(f func(m *sendMapping)) {
 // the data sequence number the mapping gives.
 func (sf *subflow) SendData(off uint64, dst []byte) cksum.Partial {
 	c := sf.c
-	if c.fallback && sf.mapCount == 0 {
+	if c.fallback && off >= c.sndFB.off {
 		return c.snd.copyOut(c.sndFB.dsn+(off-c.sndFB.off), dst)
 	}
 	var sum cksum.Partial
@@ -219,6 +219,7 @@ func (sf *subflow) SegmentOptions(now time.Duration, out *tcp.Outgoing) {
 		return
 	}
 	if c.fallback {
+		sf.fallbackOptions(o, out)
 		return
 	}
 	// The client's third ACK carries both keys (RFC 8684 §3.1, INTEROP B.1).
@@ -267,6 +268,39 @@ func (sf *subflow) SegmentOptions(now time.Duration, out *tcp.Outgoing) {
 		}
 	}
 	sf.signals(o, out)
+}
+
+// fallbackOptions writes what a fallen-back subflow still sends: the
+// mappings of data sent before the fallback, the infinite mapping on
+// linear data until it is acknowledged, and MP_FAIL (RFC 8684 §3.7).
+func (sf *subflow) fallbackOptions(o *wire.Options, out *tcp.Outgoing) {
+	c := sf.c
+	if out.Len > 0 && out.Off < c.sndFB.off {
+		if m := sf.sendMappingAt(out.Off); m != nil {
+			out.Len = min(out.Len, int(m.end()-out.Off))
+			sf.dss(o, m.dsn, m.ssn, m.len, m.fin, m.csum)
+		}
+	} else if out.Len > 0 && c.announceInfinite {
+		if sf.tcp.SendUnacked() > c.sndFB.off {
+			c.announceInfinite = false
+		} else {
+			sf.dss(o, 0, 0, 0, false, 0)
+			d := &o.DSS
+			d.Flags |= wire.DSSMap | wire.DSSDSN64
+			d.DSN, d.SubflowSeq, d.DataLen = c.sndFB.dsn+(out.Off-c.sndFB.off), uint32(out.Off), 0
+			if c.csum {
+				d.HasChecksum, d.Checksum = true, 0 // Linux writes 0 (INTEROP A.11)
+			}
+		}
+	}
+	if sf.mpFailPending {
+		if !o.Has.Has(wire.OptDSS) {
+			sf.dss(o, 0, 0, 0, false, 0)
+		}
+		o.Has |= wire.OptMPFail
+		o.MPFail = wire.MPFail{DSN: sf.mpFailDSN}
+		sf.mpFailPending = false
+	}
 }
 
 // dss fills the DSS option: the DATA_ACK always, and a mapping when len or

@@ -39,7 +39,15 @@ func (sf *subflow) newPiece(off uint64, n int) *rxPiece {
 func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cksum.Partial, bool) {
 	c := sf.c
 	p := sf.newPiece(off, len(data))
-	if c.plainTCP || c.fallback {
+	if !c.rcvLinear && !c.plainTCP {
+		if d := &opts.DSS; opts.Has.Has(wire.OptDSS) && d.HasMap() && d.DataLen == 0 && c.rcv.q != nil {
+			// An infinite mapping: this very data is the first linear
+			// byte the peer sends (acted on at once, since the mapping
+			// decides where the payload goes).
+			c.infiniteMappingReceived(sf, expandOff(off, d.SubflowSeq), sf.expandDSN(d))
+		}
+	}
+	if c.plainTCP || c.rcvLinear && off >= c.rcvFB.off {
 		dsn := c.rcvFB.dsn + (off - c.rcvFB.off)
 		sum, ok := c.rcv.copyIn(dsn, data)
 		p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
@@ -67,7 +75,8 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 		if !sf.sawMapping && sf.initial && c.canFallback() {
 			// Data before any mapping: the peer (or a middlebox) does not
 			// speak MPTCP on this path (INTEROP B.2, MPCapableDataFallback).
-			c.enterFallback(&FallbackError{Reason: "data without a DSS mapping"}, sf, off)
+			c.rcvFB, c.rcvLinear = linearMap{off: off, dsn: c.rcv.nxt()}, true
+			c.enterFallback(&FallbackError{Reason: "data without a DSS mapping"}, sf, false)
 			return sf.ReceiveData(off, data, opts)
 		}
 		c.Stats.UnmappedBytes += uint64(len(data))
@@ -306,8 +315,9 @@ func (sf *subflow) verifyMapping(m *recvMapping) {
 // reason "MPTCP-specific error" (INTEROP B.2).
 func (sf *subflow) invalidMapping(why string) {
 	c := sf.c
-	if sf.initial && c.canFallback() {
-		c.enterFallback(&FallbackError{Reason: why}, sf, sf.tcp.ReceiveNext())
+	if sf.initial && c.canFallback() && !c.fallback {
+		c.rcvFB, c.rcvLinear = linearMap{off: sf.tcp.ReceiveNext(), dsn: c.rcv.nxt()}, true
+		c.enterFallback(&FallbackError{Reason: why}, sf, true)
 		return
 	}
 	sf.reset(RstMPTCPError)
@@ -332,7 +342,7 @@ func (sf *subflow) SegmentReceived(now time.Duration, seg *wire.Segment) tcp.Ver
 	if flags&wire.FlagSYN != 0 {
 		return sf.synAckReceived(now, o)
 	}
-	if c.fallback {
+	if c.fallback && c.rcvLinear && !c.announceInfinite {
 		return tcp.VerdictAccept
 	}
 	// Handshake completion on the passive side.
@@ -387,7 +397,7 @@ func (sf *subflow) dssReceived(now time.Duration, seg *wire.Segment) {
 	if d.HasMap() {
 		sf.use64Ack = d.Flags&wire.DSSDSN64 != 0
 		if d.DataLen == 0 {
-			c.infiniteMappingReceived(sf)
+			c.infiniteMappingReceived(sf, expandOff(sf.tcp.ReceiveNext(), d.SubflowSeq), sf.expandDSN(d))
 			return
 		}
 		if d.DataFIN() && d.DataLen == 1 && d.SubflowSeq == 0 {
@@ -425,7 +435,7 @@ func (sf *subflow) synAckReceived(now time.Duration, o *wire.Options) tcp.Verdic
 			return tcp.VerdictAccept
 		}
 		if !o.Has.Has(wire.OptMPCapableSYNACK) {
-			c.enterFallback(&FallbackError{Reason: "SYN/ACK without MP_CAPABLE"}, sf, 1)
+			c.fallbackStart(&FallbackError{Reason: "SYN/ACK without MP_CAPABLE"}, sf)
 			return tcp.VerdictAccept
 		}
 		c.remoteKey = o.MPCapable.SenderKey
@@ -481,7 +491,7 @@ func (sf *subflow) thirdAckReceived(now time.Duration, o *wire.Options, data boo
 		c.fullyEstablished = true
 		c.becameFullyEstablished(now)
 	default:
-		c.enterFallback(&FallbackError{Reason: "third ACK without MP_CAPABLE"}, sf, 1)
+		c.fallbackStart(&FallbackError{Reason: "third ACK without MP_CAPABLE"}, sf)
 	}
 	_ = data
 	return tcp.VerdictAccept
@@ -529,4 +539,16 @@ func (sf *subflow) reset(reason uint8) {
 	}
 	sf.rstReason = reason
 	sf.tcp.Abort(sf.c.now)
+}
+
+// expandDSN returns a DSS mapping's DSN in 64 bits (INTEROP A.12).
+func (sf *subflow) expandDSN(d *wire.DSS) uint64 {
+	if d.Flags&wire.DSSDSN64 != 0 {
+		return d.DSN
+	}
+	ref := sf.c.snd.una
+	if sf.c.rcv.q != nil {
+		ref = sf.c.rcv.nxt()
+	}
+	return wire.ExpandSeq32(ref, uint32(d.DSN))
 }

@@ -476,6 +476,9 @@ func (c *Conn) Unacked() int {
 	return 0
 }
 
+// FINAcked reports whether our FIN was sent and acknowledged.
+func (c *Conn) FINAcked() bool { return c.finAcked() }
+
 // InRecovery reports whether the connection is recovering from a loss or
 // a retransmission timeout.
 func (c *Conn) InRecovery() bool { return c.inRecovery || c.rtoRecovery }

@@ -35,6 +35,7 @@ type ConnStats struct {
 	AddAddrBadHMAC           uint64
 	MPFailSent, MPFailRecv   uint64
 	InfiniteMappings         uint64
+	StaleSubflows            uint64
 	SubflowsOpened           uint64
 	SubflowsClosed           uint64
 }
@@ -62,6 +63,7 @@ type Conn struct {
 	everJoined              bool // a subflow was ever added: no infinite-mapping fallback any more
 
 	snd    sendBuffer
+	una    uint64 // the DATA_ACK: oldest DSN the peer has not acknowledged
 	sndNxt uint64 // next DSN to hand to a subflow
 	sndMax uint64 // highest DSN handed out
 	wndEnd uint64 // peer's window right edge (INTEROP B.10); only grows
@@ -364,7 +366,7 @@ func (c *Conn) tcpConfig(now time.Duration) tcp.Config {
 
 // usable reports whether the scheduler may give new data to sf.
 func (c *Conn) usable(sf *subflow) bool {
-	if sf.closed || !sf.established || sf.stale {
+	if sf.closed || !sf.established || sf.stale || sf.tcp.Closing() {
 		return false
 	}
 	switch sf.tcp.State() {
@@ -394,7 +396,7 @@ func (c *Conn) subflowEstablished(now time.Duration, sf *subflow) {
 		c.established = true
 		// Until the first DATA_ACK, the window the handshake announced
 		// stands for the data-level window (INTEROP B.10).
-		if right := c.snd.una + uint64(sf.tcp.PeerWindow()); right > c.wndEnd {
+		if right := c.una + uint64(sf.tcp.PeerWindow()); right > c.wndEnd {
 			c.wndEnd = right
 		}
 		if c.plainTCP || c.fallback {
@@ -435,8 +437,8 @@ func (c *Conn) subflowRTO(now time.Duration, sf *subflow) {
 		return
 	}
 	m := &sf.maps[sf.mapHead]
-	if end := m.dsn + uint64(m.len); end > c.snd.una {
-		c.queueReinject(max(m.dsn, c.snd.una), end)
+	if end := m.dsn + uint64(m.len); end > c.una {
+		c.queueReinject(max(m.dsn, c.una), end)
 		c.wake()
 	}
 }
@@ -446,10 +448,10 @@ func (c *Conn) subflowRTO(now time.Duration, sf *subflow) {
 func (c *Conn) reinjectFrom(sf *subflow) {
 	sf.unackedMappings(func(m *sendMapping) {
 		start, end := m.dsn, m.dsn+uint64(m.len)
-		if end <= c.snd.una {
+		if end <= c.una {
 			return
 		}
-		start = max(start, c.snd.una)
+		start = max(start, c.una)
 		c.queueReinject(start, end)
 	})
 }
@@ -651,13 +653,13 @@ func (c *Conn) maybePeerFINDone() {
 // dataAcked processes a DATA_ACK with the window of the segment that
 // carried it (RFC 8684 §3.3.2, INTEROP B.10).
 func (c *Conn) dataAcked(now time.Duration, ack uint64, wnd int) {
-	if ack > c.sndMax+1 || ack < c.snd.una && c.snd.una-ack > 1<<31 {
+	if ack > c.sndMax+1 || ack < c.una && c.una-ack > 1<<31 {
 		return // beyond what was sent: ignored, as Linux does
 	}
 	if right := ack + uint64(wnd); right > c.wndEnd {
 		c.wndEnd = right
 	}
-	if ack <= c.snd.una {
+	if ack <= c.una {
 		return
 	}
 	if c.dataFINSent && ack == c.finDSN+1 {
@@ -666,24 +668,47 @@ func (c *Conn) dataAcked(now time.Duration, ack uint64, wnd int) {
 		ack = c.finDSN
 		c.maybeShutSubflows()
 	}
-	c.snd.ack(min(ack, c.snd.end))
+	c.una = min(ack, c.snd.end)
+	c.releaseSendBuffer()
 	c.finRetries = 0
 	c.armRetransmit(now)
 	// Drop reinjections that are now acknowledged.
 	k := 0
 	for _, r := range c.reinject {
-		if r.end > c.snd.una {
-			r.start = max(r.start, c.snd.una)
+		if r.end > c.una {
+			r.start = max(r.start, c.una)
 			c.reinject[k] = r
 			k++
 		}
 	}
 	c.reinject = c.reinject[:k]
-	if c.snd.space() > 0 && !c.notedWritable && !c.writeClosed {
-		c.notedWritable = true
-		c.ep.emit(Event{Kind: EventWritable, Conn: c})
-	}
 	c.wake()
+}
+
+// releaseSendBuffer frees the send buffer up to the DATA_ACK, but not
+// past bytes a subflow may still retransmit at the TCP level: a mapping
+// keeps its bytes until its subflow's TCP acknowledges it, even when the
+// data level already has them (through another subflow), because TCP
+// retransmissions must repeat the original bytes (INTEROP A.13).
+func (c *Conn) releaseSendBuffer() {
+	keep := c.una
+	for _, sf := range c.subflows {
+		if sf.closed {
+			continue
+		}
+		sf.unackedMappings(func(m *sendMapping) {
+			if m.end() > sf.tcp.SendUnacked() && m.dsn < keep {
+				keep = m.dsn
+			}
+		})
+	}
+	if keep > c.snd.una {
+		c.snd.ack(keep)
+		if c.snd.space() > 0 && !c.notedWritable && !c.writeClosed {
+			c.notedWritable = true
+			c.ep.emit(Event{Kind: EventWritable, Conn: c})
+		}
+	}
 }
 
 // maybeShutSubflows sends TCP FINs on the subflows once both DATA_FINs
@@ -760,7 +785,7 @@ func (c *Conn) push(now time.Duration) {
 	}
 	for len(c.reinject) > 0 {
 		r := &c.reinject[0]
-		if r.start >= r.end || r.end <= c.snd.una {
+		if r.start >= r.end || r.end <= c.una {
 			c.reinject = c.reinject[1:]
 			continue
 		}
@@ -819,6 +844,9 @@ func (c *Conn) push(now time.Duration) {
 // assign gives sf the data [dsn, dsn+n) under a new mapping.
 func (c *Conn) assign(sf *subflow, dsn uint64, n int, fin bool) {
 	ssn := sf.tcp.SendEnd()
+	if !sf.tcp.Push(n) {
+		return
+	}
 	m := sendMapping{ssn: ssn, dsn: dsn, len: uint32(n), fin: fin}
 	if c.csum {
 		dl := n
@@ -829,7 +857,6 @@ func (c *Conn) assign(sf *subflow, dsn uint64, n int, fin bool) {
 		m.csum = cksum.Combine(ph, c.snd.rangeSum(dsn, n)).Checksum()
 	}
 	sf.addSendMapping(m)
-	sf.tcp.Push(n)
 }
 
 // pushDataFIN sends the payload-less DATA_FIN on every subflow once all
@@ -858,14 +885,16 @@ func (c *Conn) sendDataFIN() {
 // or the DATA_FIN is outstanding: the largest subflow RTO, at least 200 ms
 // (Linux's TCP_RTO_MIN), doubled per unanswered expiry (ALGORITHMS §7.5).
 func (c *Conn) armRetransmit(now time.Duration) {
-	if c.sndNxt == c.snd.una && !(c.dataFINSent && !c.dataFINAcked) {
+	if c.sndNxt == c.una && !(c.dataFINSent && !c.dataFINAcked) {
 		c.rtxAt = 0
 		return
 	}
+	// The largest base RTO of the subflows that are not stale: a subflow
+	// in deep backoff must not hold up the connection (ALGORITHMS §7.5).
 	d := 200 * time.Millisecond
 	for _, sf := range c.subflows {
-		if !sf.closed {
-			d = max(d, sf.tcp.RTO())
+		if !sf.closed && !sf.stale {
+			d = max(d, sf.tcp.BaseRTO())
 		}
 	}
 	c.rtxAt = now + min(d<<min(c.finRetries, 9), 120*time.Second)
@@ -878,14 +907,57 @@ func (c *Conn) armRetransmit(now time.Duration) {
 // to it, so a slow DATA_ACK is not mistaken for loss (INTEROP B.10).
 func (c *Conn) retransmitTimeout(now time.Duration) {
 	c.rtxAt = 0
-	if c.dataFINSent && !c.dataFINAcked && c.snd.una == c.finDSN {
+	if c.dataFINSent && !c.dataFINAcked && c.una == c.finDSN {
 		c.sendDataFIN()
-	} else if c.sndNxt > c.snd.una && !c.heldBySubflow(c.snd.una) {
-		end := min(c.sndNxt, c.snd.una+uint64(c.ep.cfg.MaxMapping))
-		c.queueReinject(c.snd.una, end)
+	} else if c.sndNxt > c.una {
+		c.checkStale(now)
+		if !c.heldBySubflow(c.una) {
+			end := min(c.sndNxt, c.una+uint64(c.ep.cfg.MaxMapping))
+			c.queueReinject(c.una, end)
+		}
 	}
 	c.finRetries++
 	c.armRetransmit(now)
+}
+
+// staleLimit is how many MPTCP-level timeouts a subflow holding the
+// oldest unacknowledged data may pass without receiving anything before
+// it is declared stale (Linux's stale_loss_cnt is 4 timer periods; ours
+// are each at least the largest RTO).
+const staleLimit = 2
+
+// checkStale marks as stale the subflows that hold unacknowledged data and
+// have received nothing for staleLimit timer periods, provided another
+// subflow can take over, and reinjects all their data (ALGORITHMS §7.5:
+// __mptcp_retransmit_pending_data). A stale subflow gets no new data
+// until it receives something again.
+func (c *Conn) checkStale(now time.Duration) {
+	for _, sf := range c.subflows {
+		if sf.closed || sf.stale || sf.tcp.Unacked() == 0 {
+			continue
+		}
+		if last := sf.tcp.LastReceived(); last != sf.staleStamp {
+			sf.staleStamp, sf.staleCount = last, 0
+			continue
+		}
+		sf.staleCount++
+		if sf.staleCount < staleLimit || !c.otherUsable(sf) {
+			continue
+		}
+		sf.stale = true
+		c.Stats.StaleSubflows++
+		c.reinjectFrom(sf)
+	}
+}
+
+// otherUsable reports whether a subflow other than sf can carry data.
+func (c *Conn) otherUsable(sf *subflow) bool {
+	for _, o := range c.subflows {
+		if o != sf && c.usable(o) {
+			return true
+		}
+	}
+	return false
 }
 
 // heldBySubflow reports whether a live subflow still has dsn unacknowledged
@@ -921,8 +993,7 @@ func (c *Conn) pushLinear() {
 	if sf == nil {
 		return
 	}
-	if n := int(c.snd.end - c.sndNxt); n > 0 {
-		sf.tcp.Push(n)
+	if n := int(c.snd.end - c.sndNxt); n > 0 && sf.tcp.Push(n) {
 		c.sndNxt += uint64(n)
 		c.sndMax = c.sndNxt
 	}
@@ -1009,6 +1080,9 @@ func (c *Conn) nextTimeout() (time.Duration, bool) {
 			consider(a.nextAt)
 		}
 	}
+	if found && next < c.now {
+		next = c.now // never report a deadline in the past twice
+	}
 	return next, found
 }
 
@@ -1024,6 +1098,7 @@ func (c *Conn) handleTimeout(now time.Duration) {
 		}
 		if sf.join && sf.joiner && sf.joinAckSent && !sf.joinConfirmed && now >= sf.joinAckAt+sf.tcp.RTO() {
 			sf.tcp.RequestACK() // the MP_JOIN third ACK is repeated until acked
+			sf.joinAckAt = now
 		}
 	}
 	if c.emptySince != 0 && !c.closed && now >= c.emptySince+c.ep.cfg.CloseTimeout && c.activeSubflows() == 0 {
@@ -1034,6 +1109,13 @@ func (c *Conn) handleTimeout(now time.Duration) {
 	}
 	if c.shutAt != 0 && now >= c.shutAt && !c.subflowsShut {
 		c.shutSubflows()
+	}
+	for i := range c.announce {
+		a := &c.announce[i]
+		if !a.echoed && a.sent > 0 && a.sent < 4 && now >= a.nextAt {
+			c.requestSignal() // the retransmission rides on the next pure ACK
+			a.nextAt = now + max(c.ep.cfg.AddAddrTimeout/8, 100*time.Millisecond)
+		}
 	}
 	c.wake()
 }
@@ -1138,7 +1220,7 @@ func (c *Conn) mpFailReceived(sf *subflow, dsn uint64) {
 		sf.mpFailDSN, sf.mpFailPending = c.rcv.nxt(), true
 		c.Stats.MPFailSent++
 	}
-	if dsn >= c.snd.una && dsn < c.sndNxt {
+	if dsn >= c.una && dsn < c.sndNxt {
 		// Everything from dsn goes again, as new subflow bytes.
 		c.enterFallback(&FallbackError{Reason: "DSS checksum failure (MP_FAIL)"}, sf, true)
 		c.sndFB.dsn = dsn
@@ -1210,7 +1292,7 @@ func ofoSeg(dsn uint64, n int) ofo.Seg { return ofo.Seg{DSN: dsn, Len: uint32(n)
 // String summarises the connection's state, for logs and test failures.
 func (c *Conn) String() string {
 	return fmt.Sprintf("conn{client %v mptcp %v fully %v csum %v snd una %d nxt %d end %d wndEnd %d | rcv nxt %d | fin: sent %v acked %v dsn %d peer %v@%d done %v shut %v | closed %v %v}",
-		c.client, c.MPTCP(), c.fullyEstablished, c.csum, c.snd.una, c.sndNxt, c.snd.end, c.wndEnd,
+		c.client, c.MPTCP(), c.fullyEstablished, c.csum, c.una, c.sndNxt, c.snd.end, c.wndEnd,
 		func() uint64 {
 			if c.rcv.q == nil {
 				return 0

@@ -155,7 +155,7 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 	if ep.cfg.DisableMPTCP {
 		c.plainTCP = true
 		c.snd.start(1)
-		c.sndNxt, c.sndMax = 1, 1
+		c.una, c.sndNxt, c.sndMax = 1, 1, 1
 		c.sndFB = linearMap{off: 1, dsn: 1}
 		c.rcv.start(1, c.ofoCapacity())
 		c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: 1}, true
@@ -182,7 +182,7 @@ func (ep *Endpoint) newKey(c *Conn) error {
 	c.localKey, c.localToken = key, token
 	_, c.localIDSN = wire.TokenAndIDSN(key)
 	c.snd.start(c.localIDSN + 1)
-	c.sndNxt, c.sndMax = c.localIDSN+1, c.localIDSN+1
+	c.una, c.sndNxt, c.sndMax = c.localIDSN+1, c.localIDSN+1, c.localIDSN+1
 	c.wndEnd = c.sndNxt
 	ep.tokens[token] = c
 	return nil
@@ -293,7 +293,7 @@ func (ep *Endpoint) accept(now time.Duration, seg *wire.Segment, k fourTuple) {
 	if ep.cfg.DisableMPTCP || !o.Has.Has(wire.OptMPCapableSYN) {
 		c.plainTCP = true
 		c.snd.start(1)
-		c.sndNxt, c.sndMax = 1, 1
+		c.una, c.sndNxt, c.sndMax = 1, 1, 1
 		c.sndFB = linearMap{off: 1, dsn: 1}
 		c.rcv.start(1, c.ofoCapacity())
 		c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: 1}, true

@@ -100,3 +100,19 @@ func TestPlainTCPPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainTCPLargeTransfer moves more than the buffers hold over a plain
+// TCP connection, so that the send buffer must be released by TCP ACKs.
+func TestPlainTCPLargeTransfer(t *testing.T) {
+	cfg := mptcp.Config{SendBuffer: 64 << 10, RecvBuffer: 64 << 10}
+	plain := cfg
+	plain.DisableMPTCP = true
+	bed, err := mptcptest.NewBed(6, []sim.Path{path(100e6, time.Millisecond)}, cfg, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mptcptest.NewTransfer(bed, 6, 1<<20, 1<<20)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+}

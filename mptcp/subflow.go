@@ -111,6 +111,7 @@ type subflow struct {
 
 	// Stale detection (ALGORITHMS §7.5).
 	staleCount int
+	staleStamp time.Duration
 	stale      bool
 }
 
@@ -122,9 +123,14 @@ type rxPiece struct {
 	mapped int    // bytes covered by the mapping (from the start)
 	mssn   uint64 // the mapping's ssn (its key)
 	hasMap bool
-	dsn    uint64
-	msum   cksum.Partial // sum of the mapped bytes
-	stored bool
+	// Decisions taken once the segment verifies (see ReceiveData).
+	newMap                          recvMapping
+	hasNewMap, conflict, unmapped   bool
+	linear, infinite, fallbackStart bool
+	infSSN, infDSN                  uint64
+	dsn                             uint64
+	msum                            cksum.Partial // sum of the mapped bytes
+	stored                          bool
 }
 
 // --- Mappings ---------------------------------------------------------
@@ -307,16 +313,19 @@ func (sf *subflow) fallbackOptions(o *wire.Options, out *tcp.Outgoing) {
 // fin says so.
 func (sf *subflow) dss(o *wire.Options, dsn, ssn uint64, n uint32, fin bool, csum uint16) {
 	c := sf.c
-	o.Has |= wire.OptDSS
 	d := &o.DSS
 	*d = wire.DSS{}
-	d.Flags = wire.DSSDataAck
-	d.DataAck = c.rcv.nxt()
-	if sf.use64Ack {
-		d.Flags |= wire.DSSAck64
+	if c.rcv.q != nil { // no DATA_ACK before the peer's key is known
+		o.Has |= wire.OptDSS
+		d.Flags = wire.DSSDataAck
+		d.DataAck = c.rcv.nxt()
+		if sf.use64Ack {
+			d.Flags |= wire.DSSAck64
+		}
 	}
 	if n > 0 || fin {
 		// Linux sends 64-bit DSNs only (INTEROP A.12).
+		o.Has |= wire.OptDSS
 		d.Flags |= wire.DSSMap | wire.DSSDSN64
 		d.DSN, d.SubflowSeq = dsn, uint32(ssn)
 		d.DataLen = uint16(n)

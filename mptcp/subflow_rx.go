@@ -36,53 +36,75 @@ func (sf *subflow) newPiece(off uint64, n int) *rxPiece {
 // sequence numbers its mapping gives (RFC 8684 §3.3.1), copying only what
 // the connection does not hold yet, and return the sum of all of it (which
 // serves the TCP checksum and, accumulated, the DSS checksum).
+//
+// The segment is not verified yet (its checksum is computed from this very
+// sum), so nothing here may change the connection's state: the mapping the
+// segment announces is only used to place the bytes, and registered, or
+// acted upon (a fallback, an infinite mapping, a conflict), in CommitData.
 func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cksum.Partial, bool) {
 	c := sf.c
 	p := sf.newPiece(off, len(data))
-	if !c.rcvLinear && !c.plainTCP {
-		if d := &opts.DSS; opts.Has.Has(wire.OptDSS) && d.HasMap() && d.DataLen == 0 && c.rcv.q != nil {
-			// An infinite mapping: this very data is the first linear
-			// byte the peer sends (acted on at once, since the mapping
-			// decides where the payload goes).
-			c.infiniteMappingReceived(sf, expandOff(off, d.SubflowSeq), sf.expandDSN(d))
-		}
-	}
 	if c.plainTCP || c.rcvLinear && off >= c.rcvFB.off {
 		dsn := c.rcvFB.dsn + (off - c.rcvFB.off)
 		sum, ok := c.rcv.copyIn(dsn, data)
-		p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
+		p.linear, p.mapped, p.dsn, p.msum, p.stored = true, len(data), dsn, sum, ok
 		return sum, ok
 	}
 	if c.rcv.q == nil {
 		if !opts.Has.Any(wire.OptMPCapableACK | wire.OptMPCapableData) {
 			return cksum.Sum(data, 0), false // no key yet: nowhere to put the data
 		}
-		// The first data completes the handshake: start the receive side
-		// from the key it carries (SegmentReceived confirms it).
+		// The first data completes the handshake: the receive side starts
+		// from the key it carries (start is idempotent for the right key,
+		// and nothing is committed before the checksum verifies).
 		_, idsn := wire.TokenAndIDSN(opts.MPCapable.SenderKey)
-		c.remoteIDSN = idsn
 		c.rcv.start(idsn+1, c.ofoCapacity())
 	}
-	if m, ok := sf.optionMapping(opts, off); ok {
-		if !sf.registerMapping(&m) {
+	if d := &opts.DSS; opts.Has.Has(wire.OptDSS) && d.HasMap() && d.DataLen == 0 {
+		// An infinite mapping: the peer fell back, and this data is linear
+		// from the subflow and data sequence numbers the option gives.
+		p.infinite = true
+		p.infSSN, p.infDSN = expandOff(off, d.SubflowSeq), sf.expandDSN(d)
+		if off < p.infSSN {
 			return cksum.Sum(data, 0), false
 		}
+		dsn := p.infDSN + (off - p.infSSN)
+		sum, ok := c.rcv.copyIn(dsn, data)
+		p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
+		return sum, ok
 	}
-	mi := sf.recvMappingAt(off)
-	if mi < 0 {
+	var m *recvMapping
+	if om, ok := sf.optionMapping(opts, off); ok {
+		switch i, conflict := sf.findMapping(&om); {
+		case conflict:
+			p.conflict = true
+			return cksum.Sum(data, 0), true // acted upon once verified
+		case i >= 0:
+			m = &sf.rmaps[i]
+		case len(sf.rmaps) >= maxRecvMappings:
+			return cksum.Sum(data, 0), false // too many open mappings: the peer resends later
+		default:
+			p.newMap, p.hasNewMap = om, true
+			m = &p.newMap
+		}
+	} else if i := sf.recvMappingAt(off); i >= 0 {
+		m = &sf.rmaps[i]
+	}
+	if m == nil || off < m.ssn || off >= m.end() {
 		// Bytes without a mapping: acknowledged at the TCP level only
 		// (RFC 8684 §3.3.1); the sender resends them at the data level.
-		if !sf.sawMapping && sf.initial && c.canFallback() {
-			// Data before any mapping: the peer (or a middlebox) does not
-			// speak MPTCP on this path (INTEROP B.2, MPCapableDataFallback).
-			c.rcvFB, c.rcvLinear = linearMap{off: off, dsn: c.rcv.nxt()}, true
-			c.enterFallback(&FallbackError{Reason: "data without a DSS mapping"}, sf, false)
-			return sf.ReceiveData(off, data, opts)
+		// Before any mapping, it means the peer does not speak MPTCP on
+		// this path: fallback (INTEROP B.2, MPCapableDataFallback).
+		if !sf.sawMapping && sf.initial && c.canFallback() && !c.fallback {
+			p.fallbackStart = true
+			dsn := c.rcv.nxt()
+			sum, ok := c.rcv.copyIn(dsn, data)
+			p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
+			return sum, ok
 		}
-		c.Stats.UnmappedBytes += uint64(len(data))
+		p.unmapped = true
 		return cksum.Sum(data, 0), true
 	}
-	m := &sf.rmaps[mi]
 	mapped := min(len(data), int(m.end()-off))
 	dsn := m.dsn + (off - m.ssn)
 	var msum cksum.Partial
@@ -94,7 +116,6 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 	}
 	sum := msum
 	if mapped < len(data) {
-		c.Stats.UnmappedBytes += uint64(len(data) - mapped)
 		sum = cksum.CombineAt(sum, cksum.Sum(data[mapped:], 0), mapped)
 	}
 	p.mapped, p.mssn, p.hasMap, p.dsn, p.msum, p.stored = mapped, m.ssn, true, dsn, msum, stored
@@ -104,19 +125,49 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 	return sum, true
 }
 
-// CommitData implements tcp.Owner: the bytes are verified at the TCP level.
-// Without DSS checksums they now belong to the connection; with them they
-// wait until their whole mapping verifies.
+// CommitData implements tcp.Owner: the segment verified. Its mapping is
+// registered (or its fallback, infinite mapping or conflict acted upon),
+// and its bytes belong to the connection — at once without DSS checksums,
+// once the whole mapping verifies with them.
 func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Options) {
 	c := sf.c
 	p := sf.piece(off)
 	if p == nil || p.n != n {
 		return
 	}
-	if !p.hasMap {
-		if p.mapped > 0 && p.stored { // fallback: linear mapping
+	switch {
+	case p.conflict:
+		c.Stats.MappingMismatch++
+		sf.invalidMapping("a different mapping for bytes already mapped")
+		return
+	case p.unmapped:
+		c.Stats.UnmappedBytes += uint64(n)
+		return
+	case p.fallbackStart:
+		if !c.fallback {
+			c.rcvFB, c.rcvLinear = linearMap{off: off, dsn: p.dsn}, true
+			c.enterFallback(&FallbackError{Reason: "data without a DSS mapping"}, sf, false)
+		}
+		if p.stored {
 			c.commitData(sf, p.dsn, p.mapped)
 		}
+		return
+	case p.infinite:
+		c.infiniteMappingReceived(sf, p.infSSN, p.infDSN)
+		if p.stored {
+			c.commitData(sf, p.dsn, p.mapped)
+		}
+		return
+	case p.linear:
+		if p.stored {
+			c.commitData(sf, p.dsn, p.mapped)
+		}
+		return
+	}
+	if p.hasNewMap && !sf.registerMapping(&p.newMap) {
+		return
+	}
+	if !p.hasMap {
 		return
 	}
 	mi := sf.recvMappingAt(p.mssn)
@@ -124,6 +175,7 @@ func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Option
 		return
 	}
 	m := &sf.rmaps[mi]
+	c.Stats.UnmappedBytes += uint64(p.n - p.mapped)
 	if !c.csum {
 		if p.stored {
 			c.commitData(sf, p.dsn, p.mapped)
@@ -145,6 +197,26 @@ func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Option
 	if m.got >= m.dataLen {
 		sf.verifyMapping(m)
 	}
+}
+
+// findMapping looks a mapping up in the table: its index if the same
+// mapping is registered, -1 if it is new, and conflict if it contradicts
+// a registered one (INTEROP A.13).
+func (sf *subflow) findMapping(m *recvMapping) (int, bool) {
+	i := sort.Search(len(sf.rmaps), func(i int) bool { return sf.rmaps[i].ssn > m.ssn })
+	if i > 0 {
+		o := &sf.rmaps[i-1]
+		if o.ssn == m.ssn {
+			return i - 1, !o.same(m)
+		}
+		if o.end() > m.ssn && !o.finished {
+			return -1, true
+		}
+	}
+	if i < len(sf.rmaps) && m.end() > sf.rmaps[i].ssn {
+		return -1, true
+	}
+	return -1, false
 }
 
 // optionMapping extracts the mapping a segment announces, with the subflow
@@ -172,8 +244,9 @@ func (sf *subflow) optionMapping(o *wire.Options, off uint64) (recvMapping, bool
 		m.hasCsum, m.csum = d.HasChecksum, d.Checksum
 	case o.Has.Has(wire.OptMPCapableData):
 		// The client's first data carries the implicit mapping DSN =
-		// IDSN+1, subflow sequence 1 (INTEROP A.1).
-		m.dsn, m.ssn, m.dataLen = c.remoteIDSN+1, 1, uint32(o.MPCapable.DataLen)
+		// IDSN+1 of the key it carries, subflow sequence 1 (INTEROP A.1).
+		_, idsn := wire.TokenAndIDSN(o.MPCapable.SenderKey)
+		m.dsn, m.ssn, m.dataLen = idsn+1, 1, uint32(o.MPCapable.DataLen)
 		m.hasCsum, m.csum = o.MPCapable.HasChecksum, o.MPCapable.Checksum
 	default:
 		return m, false
@@ -205,29 +278,16 @@ func (sf *subflow) registerMapping(m *recvMapping) bool {
 		return false
 	}
 	sf.sawMapping = true
+	switch i, conflict := sf.findMapping(m); {
+	case conflict:
+		c.Stats.MappingMismatch++
+		sf.invalidMapping("a different mapping for bytes already mapped")
+		return false
+	case i >= 0:
+		return true
+	}
 	// The first mapping starting after m.ssn.
 	i := sort.Search(len(sf.rmaps), func(i int) bool { return sf.rmaps[i].ssn > m.ssn })
-	if i > 0 {
-		o := &sf.rmaps[i-1]
-		if o.ssn == m.ssn {
-			if o.same(m) {
-				return true
-			}
-			c.Stats.MappingMismatch++
-			sf.invalidMapping("a different mapping for bytes already mapped")
-			return false
-		}
-		if o.end() > m.ssn && !o.finished {
-			c.Stats.MappingMismatch++
-			sf.invalidMapping("overlapping mappings")
-			return false
-		}
-	}
-	if i < len(sf.rmaps) && m.end() > sf.rmaps[i].ssn {
-		c.Stats.MappingMismatch++
-		sf.invalidMapping("overlapping mappings")
-		return false
-	}
 	if m.end() <= sf.tcp.ReceiveNext() && !c.csum {
 		return true // old bytes: a retransmission of a mapping already done
 	}
@@ -418,7 +478,7 @@ func (sf *subflow) dssReceived(now time.Duration, seg *wire.Segment) {
 	if d.HasAck() {
 		ack := d.DataAck
 		if d.Flags&wire.DSSAck64 == 0 {
-			ack = wire.ExpandSeq32(c.snd.una, uint32(d.DataAck))
+			ack = wire.ExpandSeq32(c.una, uint32(d.DataAck))
 		}
 		wnd := int(seg.TCP.Window()) << sf.tcp.PeerWindowScale()
 		c.dataAcked(now, ack, wnd)
@@ -519,6 +579,11 @@ func (sf *subflow) Event(now time.Duration, ev tcp.Event) {
 		c.subflowEstablished(now, sf)
 	case tcp.EventAcked:
 		sf.releaseMappings()
+		if (c.plainTCP || c.fallback) && sf.tcp.SendUnacked() > c.sndFB.off {
+			// Without DSS the TCP acknowledgment is the data-level one.
+			c.una = max(c.una, min(c.sndFB.dsn+(sf.tcp.SendUnacked()-c.sndFB.off), c.snd.end))
+		}
+		c.releaseSendBuffer()
 		c.wake()
 	case tcp.EventRTO:
 		c.subflowRTO(now, sf)
@@ -529,6 +594,7 @@ func (sf *subflow) Event(now time.Duration, ev tcp.Event) {
 			sf.closeErr = ev.Err
 		}
 		c.subflowClosed(now, sf)
+		c.releaseSendBuffer()
 	}
 }
 
@@ -546,7 +612,7 @@ func (sf *subflow) expandDSN(d *wire.DSS) uint64 {
 	if d.Flags&wire.DSSDSN64 != 0 {
 		return d.DSN
 	}
-	ref := sf.c.snd.una
+	ref := sf.c.una
 	if sf.c.rcv.q != nil {
 		ref = sf.c.rcv.nxt()
 	}

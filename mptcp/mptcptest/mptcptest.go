@@ -223,10 +223,10 @@ func (tr *Transfer) Run(limit time.Duration) string {
 			len(tr.GotUp), len(tr.Up), len(tr.GotDown), len(tr.Down), tr.Describe())
 	}
 	if !bytes.Equal(tr.GotUp, tr.Up) {
-		return fmt.Sprintf("client→server data differs (%d bytes, want %d)", len(tr.GotUp), len(tr.Up))
+		return fmt.Sprintf("client→server data differs (%d bytes, want %d); %s", len(tr.GotUp), len(tr.Up), tr.Describe())
 	}
 	if !bytes.Equal(tr.GotDown, tr.Down) {
-		return fmt.Sprintf("server→client data differs (%d bytes, want %d)", len(tr.GotDown), len(tr.Down))
+		return fmt.Sprintf("server→client data differs (%d bytes, want %d); %s", len(tr.GotDown), len(tr.Down), tr.Describe())
 	}
 	for _, c := range []*mptcp.Conn{tr.Cc, tr.Sc} {
 		if _, err := c.Closed(); err != nil {
@@ -247,7 +247,7 @@ func (tr *Transfer) Describe() string {
 		closed, err := c.Closed()
 		s += fmt.Sprintf("%s: %v closed %v err %v stats %+v subflows [", name, c, closed, err, c.Stats)
 		for _, sf := range c.Subflows() {
-			s += fmt.Sprintf("{%d %v %v→%v rto %v rtx %d} ", sf.ID, sf.State, sf.Local, sf.Remote, sf.RTO, sf.Stats.Retransmits)
+			s += fmt.Sprintf("{%d %v %v→%v rto %v %+v} ", sf.ID, sf.State, sf.Local, sf.Remote, sf.RTO, sf.Stats)
 		}
 		s += "]; "
 	}

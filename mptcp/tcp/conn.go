@@ -331,6 +331,7 @@ type Conn struct {
 
 	challengeCount int
 	challengeStart time.Duration
+	lastOOWAck     time.Duration // last ACK answering an out-of-window segment
 
 	deadline [numTimers]time.Duration
 	armed    uint8
@@ -445,6 +446,10 @@ func (c *Conn) SRTT() time.Duration   { return c.rtt.srtt }
 func (c *Conn) MinRTT() time.Duration { return c.rtt.minRTT }
 func (c *Conn) RTO() time.Duration    { return c.rtt.current() }
 
+// BaseRTO returns the retransmission timeout without the backoff of
+// consecutive expiries.
+func (c *Conn) BaseRTO() time.Duration { return c.rtt.rto }
+
 // Window returns the congestion window in bytes.
 func (c *Conn) Window() int { return c.cc.Window() }
 
@@ -476,6 +481,9 @@ func (c *Conn) Unacked() int {
 	return 0
 }
 
+// Closing reports whether Close was called: no more data is taken.
+func (c *Conn) Closing() bool { return c.finQueued }
+
 // FINAcked reports whether our FIN was sent and acknowledged.
 func (c *Conn) FINAcked() bool { return c.finAcked() }
 
@@ -503,11 +511,14 @@ func (c *Conn) Timestamps() bool    { return c.tsOK }
 func (c *Conn) WindowScaling() bool { return c.wsOK }
 
 // Push tells the connection that the owner has n more bytes to send at the
-// end of its send space.
-func (c *Conn) Push(n int) {
-	if n > 0 && !c.finQueued {
-		c.sndEnd += uint64(n)
+// end of its send space. It reports false, taking nothing, once Close was
+// called.
+func (c *Conn) Push(n int) bool {
+	if n <= 0 || c.finQueued || c.state == Closed {
+		return false
 	}
+	c.sndEnd += uint64(n)
+	return true
 }
 
 // Close queues a FIN after the data pushed so far (RFC 9293 §3.10.4).

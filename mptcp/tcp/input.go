@@ -84,10 +84,16 @@ func (c *Conn) Handle(now time.Duration, seg *wire.Segment) {
 		return
 	}
 	if !acceptable {
-		// RFC 9293 §3.10.7.4: answer with an ACK (unless it is a RST).
+		// RFC 9293 §3.10.7.4: answer with an ACK (unless it is a RST). An
+		// out-of-window pure ACK is answered at most every 500 ms, as
+		// Linux does (tcp_invalid_ratelimit), so that two confused peers
+		// cannot ping-pong ACKs forever.
 		c.Stats.Unacceptable++
 		if flags&wire.FlagRST == 0 {
-			c.ackNow = true
+			if segLen > 0 || c.lastOOWAck == 0 || now-c.lastOOWAck >= 500*time.Millisecond {
+				c.lastOOWAck = now
+				c.ackNow = true
+			}
 		}
 		return
 	}

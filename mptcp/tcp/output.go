@@ -43,7 +43,7 @@ func (c *Conn) PollTransmit(now time.Duration, buf []byte) int {
 	if c.ackNow && c.state == Established && c.sndMax == 1 && c.sndUna == 1 {
 		// The third ACK goes out on its own before any data, as Linux
 		// sends it (an MPTCP client's carries MP_CAPABLE with both keys).
-		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndNxt), c.sndNxt, 0, false)
+		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndMax), c.sndMax, 0, false)
 	}
 	if c.state != TimeWait && c.state != SynReceived {
 		if n := c.sendData(now, buf); n > 0 {
@@ -57,7 +57,10 @@ func (c *Conn) PollTransmit(now time.Duration, buf []byte) int {
 		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndUna).Add(-1), 0, 0, false)
 	}
 	if c.ackNow {
-		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndNxt), c.sndNxt, 0, false)
+		// A segment without data or SYN/FIN carries SND.MAX, not SND.NXT,
+		// which an RTO pulls back: an ACK with an old sequence number would
+		// be out of the peer's window (as BSD's tcp_output does).
+		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndMax), c.sndMax, 0, false)
 	}
 	return 0
 }

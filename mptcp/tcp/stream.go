@@ -52,6 +52,9 @@ func (s *Stream) EOF() bool { return s.finRcvd && s.Buffered() == 0 }
 
 // Write copies as much of p as the send buffer holds and returns the count.
 func (s *Stream) Write(p []byte) int {
+	if s.conn.Closing() || s.conn.State() == Closed {
+		return 0
+	}
 	n := s.snd.write(p)
 	s.conn.Push(n)
 	return n

@@ -58,6 +58,20 @@ func (c *Conn) CloseSubflow(id int) error {
 	return nil
 }
 
+// ResetSubflow aborts one subflow with a RST carrying MP_TCPRST (reason
+// 0, unspecified, as Linux's `ss -K` does); its unacknowledged data is
+// resent on the others and the connection continues (INTEROP B.9).
+func (c *Conn) ResetSubflow(id int) error {
+	sf := c.subflowByID(id)
+	if sf == nil || sf.closed {
+		return ErrNoSuchSubflow
+	}
+	c.reinjectFrom(sf)
+	sf.reset(RstUnspecified)
+	c.wake()
+	return nil
+}
+
 // SetBackup changes our priority for a subflow and tells the peer with
 // MP_PRIO (RFC 8684 §3.3.8).
 func (c *Conn) SetBackup(id int, backup bool) error {

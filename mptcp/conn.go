@@ -693,8 +693,8 @@ func (c *Conn) dataAcked(now time.Duration, ack uint64, wnd int) {
 func (c *Conn) releaseSendBuffer() {
 	keep := c.una
 	for _, sf := range c.subflows {
-		if sf.closed {
-			continue
+		if sf.closed || sf.stale {
+			continue // a stale subflow that needs released bytes is reset instead
 		}
 		sf.unackedMappings(func(m *sendMapping) {
 			if m.end() > sf.tcp.SendUnacked() && m.dsn < keep {
@@ -762,11 +762,16 @@ func (c *Conn) checkFinished() {
 	if !c.Done() {
 		return
 	}
-	for _, sf := range c.subflows {
-		if !sf.closed && sf.tcp.State() != tcp.TimeWait && sf.tcp.State() != tcp.Closed {
-			return
+	if !c.subflowsShut {
+		for _, sf := range c.subflows {
+			if !sf.closed && sf.tcp.State() != tcp.TimeWait && sf.tcp.State() != tcp.Closed {
+				return
+			}
 		}
 	}
+	// Both directions are complete: the application is done even if a
+	// subflow on a dead path is still closing at the TCP level (the
+	// endpoint keeps it until it is).
 	c.finish(c.now, nil)
 }
 
@@ -927,17 +932,19 @@ func (c *Conn) retransmitTimeout(now time.Duration) {
 const staleLimit = 2
 
 // checkStale marks as stale the subflows that hold unacknowledged data and
-// have received nothing for staleLimit timer periods, provided another
-// subflow can take over, and reinjects all their data (ALGORITHMS §7.5:
-// __mptcp_retransmit_pending_data). A stale subflow gets no new data
-// until it receives something again.
+// whose TCP acknowledged nothing for staleLimit timer periods, provided
+// another subflow can take over, and reinjects all their data (ALGORITHMS
+// §7.5: __mptcp_retransmit_pending_data). Progress, not just reception, is
+// the test: a subflow whose forward path is a black hole still receives
+// the peer's data. A stale subflow gets no new data until its TCP
+// acknowledges something again.
 func (c *Conn) checkStale(now time.Duration) {
 	for _, sf := range c.subflows {
 		if sf.closed || sf.stale || sf.tcp.Unacked() == 0 {
 			continue
 		}
-		if last := sf.tcp.LastReceived(); last != sf.staleStamp {
-			sf.staleStamp, sf.staleCount = last, 0
+		if una := sf.tcp.SendUnacked(); una != sf.staleUna {
+			sf.staleUna, sf.staleCount = una, 0
 			continue
 		}
 		sf.staleCount++
@@ -1040,6 +1047,13 @@ func (c *Conn) pollTransmit(now time.Duration, buf []byte) int {
 		}
 		if n := sf.tcp.PollTransmit(now, buf); n > 0 {
 			return n
+		}
+		if sf.resetPending {
+			sf.resetPending = false
+			sf.reset(RstUnspecified)
+			if n := sf.tcp.PollTransmit(now, buf); n > 0 {
+				return n
+			}
 		}
 	}
 	return 0

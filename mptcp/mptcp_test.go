@@ -7,6 +7,7 @@ import (
 	"github.com/mpxdp/mpxdp/dataplane/sim"
 	"github.com/mpxdp/mpxdp/mptcp"
 	"github.com/mpxdp/mpxdp/mptcp/mptcptest"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
 )
 
 func path(rate float64, delay time.Duration) sim.Path {
@@ -114,5 +115,41 @@ func TestPlainTCPLargeTransfer(t *testing.T) {
 	tr := mptcptest.NewTransfer(bed, 6, 1<<20, 1<<20)
 	if msg := tr.Run(time.Minute); msg != "" {
 		t.Fatal(msg)
+	}
+}
+
+// TestSubflowFailureMidTransfer: a path cut, a blackholed path and a
+// subflow reset in the middle of a transfer; the transfer completes on
+// the remaining subflows and closes cleanly.
+func TestSubflowFailureMidTransfer(t *testing.T) {
+	for _, mode := range []string{"cut", "blackhole", "reset"} {
+		t.Run(mode, func(t *testing.T) {
+			bed, err := mptcptest.NewBed(7, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)},
+				mptcp.Config{}, mptcp.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := mptcptest.NewTransfer(bed, 7, 8<<20, 2<<20)
+			bed.Sim.At(700*time.Millisecond, func() {
+				switch mode {
+				case "cut": // both directions down, as `ip link set down`
+					bed.Topo.Forward[1].SetDown(true)
+					bed.Topo.Reverse[1].SetDown(true)
+				case "blackhole": // only one direction silently drops
+					bed.Topo.Forward[1].SetDown(true)
+				case "reset":
+					for _, sf := range tr.Cc.Subflows() {
+						if sf.Local.Addr() == bed.Topo.AddrsA[1] && sf.State == tcp.Established {
+							_ = tr.Cc.ResetSubflow(sf.ID)
+						}
+					}
+					bed.Topo.A.Wake()
+				}
+			})
+			if msg := tr.Run(5 * time.Minute); msg != "" {
+				t.Fatal(msg)
+			}
+			t.Logf("%s: done at %v, reinjected %d, stale %d", mode, tr.DoneAt, tr.Cc.Stats.Reinjected, tr.Cc.Stats.StaleSubflows)
+		})
 	}
 }

@@ -110,9 +110,10 @@ type subflow struct {
 	nremove        int
 
 	// Stale detection (ALGORITHMS §7.5).
-	staleCount int
-	staleStamp time.Duration
-	stale      bool
+	staleCount   int
+	staleUna     uint64
+	stale        bool
+	resetPending bool // reset at the next poll: it must resend bytes already released
 }
 
 // rxPiece is what ReceiveData learned about a piece of payload, kept for
@@ -248,6 +249,13 @@ func (sf *subflow) SegmentOptions(now time.Duration, out *tcp.Outgoing) {
 		m := sf.sendMappingAt(out.Off)
 		if m == nil {
 			return // impossible: data is only pushed with a mapping
+		}
+		if m.dsn+(out.Off-m.ssn) < c.snd.una {
+			// A stale subflow resending bytes the connection delivered
+			// elsewhere and released: it cannot repeat them, so it goes.
+			out.Len = 0
+			sf.resetPending = true
+			return
 		}
 		out.Len = min(out.Len, int(m.end()-out.Off))
 		// Until the client is fully established, the first data segment

@@ -442,7 +442,6 @@ func (sf *subflow) SegmentReceived(now time.Duration, seg *wire.Segment) tcp.Ver
 	if !o.Has.Has(wire.OptDSS) && len(seg.Payload()) > 0 && !o.Has.Has(wire.OptMPCapableData) {
 		c.Stats.DataWithoutDSS++
 	}
-	sf.staleCount, sf.stale = 0, false
 	return tcp.VerdictAccept
 }
 
@@ -579,6 +578,7 @@ func (sf *subflow) Event(now time.Duration, ev tcp.Event) {
 		c.subflowEstablished(now, sf)
 	case tcp.EventAcked:
 		sf.releaseMappings()
+		sf.stale, sf.staleCount = false, 0 // progress again
 		if (c.plainTCP || c.fallback) && sf.tcp.SendUnacked() > c.sndFB.off {
 			// Without DSS the TCP acknowledgment is the data-level one.
 			c.una = max(c.una, min(c.sndFB.dsn+(sf.tcp.SendUnacked()-c.sndFB.off), c.snd.end))

@@ -291,6 +291,10 @@ func (c *Conn) Closed() (bool, error) { return c.closed, c.closeErr }
 // was acknowledged and the peer's was received.
 func (c *Conn) Done() bool { return c.dataFINAcked && c.peerFINDone }
 
+// LocalIDSN returns our initial data sequence number (the first data byte
+// is LocalIDSN()+1).
+func (c *Conn) LocalIDSN() uint64 { return c.localIDSN }
+
 // LocalToken returns our token (RFC 8684 §3.2).
 func (c *Conn) LocalToken() uint32 { return c.localToken }
 
@@ -1042,9 +1046,7 @@ func (c *Conn) pollTransmit(now time.Duration, buf []byte) int {
 	c.push(now)
 	c.checkFinished()
 	for _, sf := range c.subflows {
-		if sf.tcp.State() == tcp.Closed && sf.closed {
-			continue
-		}
+		// Closed subflows are polled too: a RST may be pending.
 		if n := sf.tcp.PollTransmit(now, buf); n > 0 {
 			return n
 		}

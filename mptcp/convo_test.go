@@ -1,0 +1,446 @@
+package mptcp_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/mpxdp/mpxdp/cksum"
+	"github.com/mpxdp/mpxdp/mptcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
+)
+
+// Conversation tests: one Endpoint under test and a scripted peer that
+// sends what the Linux kernel sends (INTEROP Part A/B, the captures), with
+// literal timestamps; every segment the endpoint sends is parsed and its
+// MPTCP options compared with what Linux would accept.
+
+var (
+	ourAddr  = netip.MustParseAddrPort("10.0.1.2:61001")
+	peerAddr = netip.MustParseAddrPort("10.0.1.1:5001")
+)
+
+const peerKey = 7474274384433719489 // the server key of INTEROP A.10
+
+type peer struct {
+	t   *testing.T
+	ep  *mptcp.Endpoint
+	now time.Duration
+	buf []byte
+	seq uint32 // the peer's next sequence number
+	ack uint32 // what the peer acknowledges
+}
+
+func newPeer(t *testing.T, cfg mptcp.Config) *peer {
+	t.Helper()
+	if cfg.Rand == nil {
+		cfg.Rand = rand.NewPCG(1, 2)
+	}
+	cfg.LocalAddrs = []netip.Addr{ourAddr.Addr()}
+	cfg.PathManager = "manual"
+	ep, err := mptcp.NewEndpoint(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &peer{t: t, ep: ep, buf: make([]byte, 65536)}
+}
+
+// send delivers a segment from the peer.
+func (p *peer) send(from, to netip.AddrPort, flags uint8, seq, ack uint32, o *wire.Options, payload []byte) {
+	p.t.Helper()
+	if o == nil {
+		o = &wire.Options{}
+	}
+	plan := wire.PlanOptions(o, flags, len(payload) > 0)
+	pkt := make([]byte, wire.IPv4HeaderLen+wire.TCPHeaderLen+plan.Len+len(payload))
+	tcpb := pkt[wire.IPv4HeaderLen:]
+	plan.Encode(tcpb[wire.TCPHeaderLen:], o)
+	h := wire.TCPHeader{SrcPort: from.Port(), DstPort: to.Port(), Seq: seq, Ack: ack, Flags: flags, Window: 60000}
+	hl := h.Encode(tcpb, plan.Len)
+	copy(tcpb[hl:], payload)
+	ip := wire.IPv4Header{TTL: 64, Protocol: wire.ProtocolTCP, Src: from.Addr().As4(), Dst: to.Addr().As4(), PayloadLen: len(tcpb)}
+	ip.Encode(pkt)
+	wire.SetTCPChecksum(tcpb[:hl], cksum.IPv4PseudoHeader(ip.Src, ip.Dst, wire.ProtocolTCP, uint16(len(tcpb))), cksum.Sum(payload, 0))
+	p.ep.HandleSegment(p.now, pkt)
+}
+
+// recv returns the next segment the endpoint sends.
+func (p *peer) recv() *wire.Segment {
+	p.t.Helper()
+	n := p.ep.PollTransmit(p.now, p.buf)
+	if n == 0 {
+		p.t.Fatalf("at %v: expected a segment, got nothing", p.now)
+	}
+	pkt := append([]byte(nil), p.buf[:n]...)
+	seg := new(wire.Segment) // each call returns its own segment
+	if err := wire.ParseSegment(pkt, seg, nil); err != nil {
+		p.t.Fatalf("unparsable segment: %v", err)
+	}
+	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+		p.t.Fatal("bad TCP checksum")
+	}
+	return seg
+}
+
+func (p *peer) nothing() {
+	p.t.Helper()
+	if n := p.ep.PollTransmit(p.now, p.buf); n != 0 {
+		var s wire.Segment
+		_ = wire.ParseSegment(p.buf[:n], &s, nil)
+		p.t.Fatalf("at %v: expected nothing, got flags %#x options %v", p.now, s.TCP.Flags(), s.Options.Has)
+	}
+}
+
+func hasOnly(t *testing.T, s *wire.Segment, want wire.OptionSet) {
+	t.Helper()
+	if got := s.Options.Has & wire.OptMPTCP; got != want {
+		t.Fatalf("MPTCP options %v, want %v", got, want)
+	}
+}
+
+// dial runs the client handshake against a kernel-like server.
+func dial(t *testing.T, cfg mptcp.Config) (*peer, *mptcp.Conn, uint64) {
+	t.Helper()
+	p := newPeer(t, cfg)
+	c, err := p.ep.Dial(0, ourAddr, peerAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn := p.recv()
+	hasOnly(t, syn, wire.OptMPCapableSYN)
+	mpc := syn.Options.MPCapable
+	if mpc.Version != 1 || mpc.Flags&wire.MPCCryptoMask != wire.MPCHMACSHA256 {
+		t.Fatalf("SYN MP_CAPABLE version %d flags %#x", mpc.Version, mpc.Flags)
+	}
+	p.ack = syn.TCP.Seq() + 1
+	p.seq = 5000
+	p.now = time.Millisecond
+	o := &wire.Options{Has: wire.OptMSS | wire.OptSACKPermitted | wire.OptMPCapableSYNACK, MSS: 1460,
+		MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256, SenderKey: peerKey}}
+	p.send(peerAddr, ourAddr, wire.FlagSYN|wire.FlagACK, p.seq, p.ack, o, nil)
+	p.seq++
+	third := p.recv()
+	hasOnly(t, third, wire.OptMPCapableACK)
+	if third.Options.MPCapable.ReceiverKey != peerKey || third.Options.MPCapable.SenderKey == 0 {
+		t.Fatalf("third ACK keys %+v", third.Options.MPCapable)
+	}
+	if !c.Established() || !c.MPTCP() {
+		t.Fatal("not established")
+	}
+	return p, c, third.Options.MPCapable.SenderKey
+}
+
+// TestClientHandshakeAsLinux: SYN with MP_CAPABLE(4), third ACK with both
+// keys (20), MP_CAPABLE with data (22) on the first data segment until
+// the server's DSS arrives, then DSS mappings with 64-bit DSNs (INTEROP
+// B.1, cf-1path.pcap).
+func TestClientHandshakeAsLinux(t *testing.T) {
+	p, c, key := dial(t, mptcp.Config{})
+	_, idsn := wire.TokenAndIDSN(key)
+	p.now = 2 * time.Millisecond
+	if n, _ := c.Write(make([]byte, 3000)); n != 3000 {
+		t.Fatal("write")
+	}
+	first := p.recv()
+	hasOnly(t, first, wire.OptMPCapableData)
+	mpc := first.Options.MPCapable
+	if mpc.ReceiverKey != peerKey || int(mpc.DataLen) != len(first.Payload()) || first.Options.MPCapable.HasChecksum {
+		t.Fatalf("first data MP_CAPABLE %+v with %d bytes", mpc, len(first.Payload()))
+	}
+	if first.TCP.Seq() != p.ack {
+		t.Fatalf("first data at seq %d, want ISN+1 %d", first.TCP.Seq(), p.ack)
+	}
+	// The rest of the data before the DSS ack: normal 64-bit mappings.
+	second := p.recv()
+	hasOnly(t, second, wire.OptDSS)
+	d := second.Options.DSS
+	if !d.HasMap() || d.Flags&wire.DSSDSN64 == 0 || d.DSN != idsn+1+uint64(len(first.Payload())) {
+		t.Fatalf("second segment DSS %+v, want a 64-bit mapping at IDSN+1+%d", d, len(first.Payload()))
+	}
+	// The server's DSS ack (64-bit, mirroring the client's mapping).
+	p.ack += uint32(len(first.Payload()) + len(second.Payload()))
+	_, peerIDSN := wire.TokenAndIDSN(peerKey)
+	o := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64, DataAck: idsn + 1 + 3000}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, o, nil)
+	// Server data: the client acknowledges it at the data level.
+	payload := []byte("hello from the server")
+	o = &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64 | wire.DSSMap | wire.DSSDSN64,
+		DataAck: idsn + 1 + 3000, DSN: peerIDSN + 1, SubflowSeq: 1, DataLen: uint16(len(payload))}}
+	p.send(peerAddr, ourAddr, wire.FlagACK|wire.FlagPSH, p.seq, p.ack, o, payload)
+	ack := p.recv()
+	hasOnly(t, ack, wire.OptDSS)
+	if ack.Options.DSS.DataAck != peerIDSN+1+uint64(len(payload)) || ack.Options.DSS.Flags&wire.DSSAck64 == 0 {
+		t.Fatalf("DATA_ACK %+v, want 64-bit %d", ack.Options.DSS, peerIDSN+1+uint64(len(payload)))
+	}
+	buf := make([]byte, 100)
+	if n, _ := c.Read(buf); string(buf[:n]) != string(payload) {
+		t.Fatalf("read %q", buf[:n])
+	}
+}
+
+// TestServerHandshakeAsLinux: the SYN/ACK carries our key (12 bytes), the
+// third ACK completes, and our first data carries a DSS with a 32-bit
+// DATA_ACK of the client's IDSN+1 and a 64-bit mapping at our IDSN+1
+// (INTEROP B.1, sf-1path.pcap: 0x0d).
+func TestServerHandshakeAsLinux(t *testing.T) {
+	p := newPeer(t, mptcp.Config{})
+	p.ep.Listen(peerAddr.Port())
+	client := netip.MustParseAddrPort("10.0.1.9:40000")
+	server := peerAddr
+	o := &wire.Options{Has: wire.OptMSS | wire.OptSACKPermitted | wire.OptMPCapableSYN, MSS: 1460,
+		MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256}}
+	p.send(client, server, wire.FlagSYN, 100, 0, o, nil)
+	synack := p.recv()
+	hasOnly(t, synack, wire.OptMPCapableSYNACK)
+	ourKey := synack.Options.MPCapable.SenderKey
+	_, ourIDSN := wire.TokenAndIDSN(ourKey)
+	ev, ok := p.ep.PollEvent()
+	if !ok || ev.Kind != mptcp.EventAccepted {
+		t.Fatalf("event %v", ev)
+	}
+	c := ev.Conn
+	const clientKey = 0x1122334455667788
+	_, clientIDSN := wire.TokenAndIDSN(clientKey)
+	o = &wire.Options{Has: wire.OptMPCapableACK, MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256,
+		SenderKey: clientKey, ReceiverKey: ourKey}}
+	p.send(client, server, wire.FlagACK, 101, synack.TCP.Seq()+1, o, nil)
+	if !c.Established() {
+		t.Fatal("not established after the third ACK")
+	}
+	c.Write([]byte("server first"))
+	data := p.recv()
+	hasOnly(t, data, wire.OptDSS)
+	d := data.Options.DSS
+	if d.Flags != wire.DSSDataAck|wire.DSSMap|wire.DSSDSN64 || d.DataAck != uint64(uint32(clientIDSN+1)) ||
+		d.DSN != ourIDSN+1 || d.SubflowSeq != 1 || int(d.DataLen) != len("server first") {
+		t.Fatalf("first server DSS %+v", d)
+	}
+}
+
+// TestChecksumFlags: the A flag in the SYN when we want checksums, and in
+// the third ACK when either side asked (INTEROP B.3).
+func TestChecksumFlags(t *testing.T) {
+	p := newPeer(t, mptcp.Config{Checksum: true})
+	if _, err := p.ep.Dial(0, ourAddr, peerAddr); err != nil {
+		t.Fatal(err)
+	}
+	syn := p.recv()
+	if syn.Options.MPCapable.Flags&wire.MPCChecksumRequired == 0 {
+		t.Fatal("SYN without the A flag")
+	}
+	// A server that does not ask: checksums are still on (either side).
+	o := &wire.Options{Has: wire.OptMPCapableSYNACK, MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256, SenderKey: peerKey}}
+	p.send(peerAddr, ourAddr, wire.FlagSYN|wire.FlagACK, 5000, syn.TCP.Seq()+1, o, nil)
+	third := p.recv()
+	if third.Options.MPCapable.Flags&wire.MPCChecksumRequired == 0 {
+		t.Fatal("third ACK without the A flag")
+	}
+}
+
+// TestFallbackOnSYNACKWithoutMPTCP (INTEROP B.2, fallback-synack.pcap).
+func TestFallbackOnSYNACKWithoutMPTCP(t *testing.T) {
+	p := newPeer(t, mptcp.Config{})
+	c, _ := p.ep.Dial(0, ourAddr, peerAddr)
+	syn := p.recv()
+	p.send(peerAddr, ourAddr, wire.FlagSYN|wire.FlagACK, 5000, syn.TCP.Seq()+1, &wire.Options{Has: wire.OptMSS, MSS: 1460}, nil)
+	ack := p.recv()
+	hasOnly(t, ack, 0)
+	if c.MPTCP() || c.Fallback() == nil {
+		t.Fatal("did not fall back")
+	}
+	c.Write([]byte("plain"))
+	d := p.recv()
+	hasOnly(t, d, 0)
+	if string(d.Payload()) != "plain" {
+		t.Fatalf("payload %q", d.Payload())
+	}
+}
+
+// TestJoinAsLinux: MP_JOIN SYN (12) with the peer's token, the SYN/ACK's
+// truncated HMAC verified, the third ACK (24) with the 160-bit HMAC, and
+// no data until the peer acknowledges it (RFC 8684 §3.2, INTEROP A.2, B.4).
+func TestJoinAsLinux(t *testing.T) {
+	p, c, ourKey := dial(t, mptcp.Config{})
+	_, idsn := wire.TokenAndIDSN(ourKey)
+	// Full establishment: the server's DSS ack.
+	o := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck, DataAck: uint64(uint32(idsn + 1))}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, o, nil)
+	p.nothing()
+	local := netip.MustParseAddrPort("10.0.2.2:61002")
+	remote := netip.MustParseAddrPort("10.0.2.1:5001")
+	id, err := c.OpenSubflow(p.now, local, remote, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn := p.recv()
+	hasOnly(t, syn, wire.OptMPJoinSYN)
+	j := syn.Options.MPJoin
+	if j.Token != wire.Token(peerKey) || !j.Backup {
+		t.Fatalf("MP_JOIN SYN %+v, want token %d and backup", j, wire.Token(peerKey))
+	}
+	const peerNonce = 969048346
+	good := wire.JoinHMAC64(peerKey, ourKey, peerNonce, j.Nonce)
+	o = &wire.Options{Has: wire.OptMPJoinSYNACK, MPJoin: wire.MPJoin{AddrID: 1, TruncatedHMAC: good, Nonce: peerNonce}}
+	p.send(remote, local, wire.FlagSYN|wire.FlagACK, 9000, syn.TCP.Seq()+1, o, nil)
+	third := p.recv()
+	hasOnly(t, third, wire.OptMPJoinACK)
+	if third.Options.MPJoin.HMAC != wire.JoinHMAC160(ourKey, peerKey, j.Nonce, peerNonce) {
+		t.Fatal("third ACK HMAC wrong")
+	}
+	// Data written now goes to the initial subflow only: the join is not
+	// confirmed yet.
+	c.Write(make([]byte, 100))
+	if s := p.recv(); s.DstAddr() == remote.Addr() {
+		t.Fatalf("data on the joined subflow before the 4th ACK")
+	}
+	p.nothing()
+	// The peer's ACK of the third ACK confirms the join: its data flows.
+	p.send(remote, local, wire.FlagACK, 9001, third.TCP.Seq(), &wire.Options{Has: wire.OptDSS,
+		DSS: wire.DSS{Flags: wire.DSSDataAck, DataAck: uint64(uint32(c.LocalIDSN() + 1))}}, nil)
+	count := func() (onJoin, prio int) {
+		for n := p.ep.PollTransmit(p.now, p.buf); n > 0; n = p.ep.PollTransmit(p.now, p.buf) {
+			var s wire.Segment
+			if err := wire.ParseSegment(p.buf[:n], &s, nil); err == nil && s.DstAddr() == remote.Addr() {
+				if len(s.Payload()) > 0 {
+					onJoin++
+				}
+				if s.Options.Has.Has(wire.OptMPPrio) && !s.Options.MPPrio.Backup {
+					prio++
+				}
+			}
+		}
+		return
+	}
+	c.Write(make([]byte, 20000))
+	if n, _ := count(); n != 0 {
+		t.Errorf("%d data segments on a backup subflow while the initial one works (INTEROP B.9)", n)
+	}
+	// Back to a regular subflow: MP_PRIO(B=0) tells the peer, data flows.
+	if err := c.SetBackup(id, false); err != nil {
+		t.Fatal(err)
+	}
+	c.Write(make([]byte, 20000))
+	if n, prio := count(); n == 0 || prio != 1 {
+		t.Errorf("after SetBackup(false): %d data segments, %d MP_PRIO on the joined subflow", n, prio)
+	}
+}
+
+// TestJoinBadHMACIsReset: a wrong truncated HMAC in the SYN/ACK gets a RST
+// with MP_TCPRST reason 1 (INTEROP A.10).
+func TestJoinBadHMACIsReset(t *testing.T) {
+	p, c, ourKey := dial(t, mptcp.Config{})
+	_, idsn := wire.TokenAndIDSN(ourKey)
+	o := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck, DataAck: uint64(uint32(idsn + 1))}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, o, nil)
+	local := netip.MustParseAddrPort("10.0.2.2:61002")
+	remote := netip.MustParseAddrPort("10.0.2.1:5001")
+	c.OpenSubflow(p.now, local, remote, false)
+	syn := p.recv()
+	o = &wire.Options{Has: wire.OptMPJoinSYNACK, MPJoin: wire.MPJoin{AddrID: 1, TruncatedHMAC: 12345, Nonce: 1}}
+	p.send(remote, local, wire.FlagSYN|wire.FlagACK, 9000, syn.TCP.Seq()+1, o, nil)
+	rst := p.recv()
+	if rst.TCP.Flags()&wire.FlagRST == 0 || !rst.Options.Has.Has(wire.OptTCPRST) || rst.Options.TCPRST.Reason != 1 {
+		t.Fatalf("flags %#x options %v %+v, want RST with MP_TCPRST reason 1", rst.TCP.Flags(), rst.Options.Has, rst.Options.TCPRST)
+	}
+	if c.Stats.JoinHMACFailures != 1 || !c.MPTCP() {
+		t.Errorf("HMAC failures %d; the connection must survive", c.Stats.JoinHMACFailures)
+	}
+}
+
+// TestJoinUnknownTokenIsReset: a listener answers an MP_JOIN SYN with an
+// unknown token with RST + MP_TCPRST reason 1 (INTEROP B.4).
+func TestJoinUnknownTokenIsReset(t *testing.T) {
+	p := newPeer(t, mptcp.Config{})
+	o := &wire.Options{Has: wire.OptMPJoinSYN, MPJoin: wire.MPJoin{Token: 42, Nonce: 7}}
+	p.send(netip.MustParseAddrPort("10.0.2.9:40000"), peerAddr, wire.FlagSYN, 1, 0, o, nil)
+	rst := p.recv()
+	if rst.TCP.Flags()&wire.FlagRST == 0 || rst.Options.TCPRST.Reason != 1 {
+		t.Fatalf("flags %#x %+v", rst.TCP.Flags(), rst.Options.TCPRST)
+	}
+}
+
+// TestAddAddrEcho: a valid ADD_ADDR is echoed; a bad HMAC is ignored
+// silently (INTEROP A.10, B.6).
+func TestAddAddrEcho(t *testing.T) {
+	p, _, ourKey := dial(t, mptcp.Config{})
+	addr := netip.MustParseAddr("10.0.2.1")
+	bad := &wire.Options{Has: wire.OptAddAddr, AddAddr: wire.AddAddr{ID: 1, Addr: addr, HMAC: 99}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, bad, nil)
+	p.nothing()
+	good := &wire.Options{Has: wire.OptAddAddr, AddAddr: wire.AddAddr{ID: 1, Addr: addr,
+		HMAC: wire.AddAddrHMAC(peerKey, ourKey, 1, addr, 0)}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, good, nil)
+	echo := p.recv()
+	hasOnly(t, echo, wire.OptAddAddr)
+	if a := echo.Options.AddAddr; !a.Echo || a.ID != 1 || a.Addr != addr {
+		t.Fatalf("echo %+v", a)
+	}
+}
+
+// TestFastCloseReceived: MP_FASTCLOSE with our key resets the connection
+// (RFC 8684 §3.5, INTEROP B.8); with another key it is ignored.
+func TestFastCloseReceived(t *testing.T) {
+	p, c, ourKey := dial(t, mptcp.Config{CloseTimeout: 10 * time.Second})
+	o := &wire.Options{Has: wire.OptFastClose | wire.OptTCPRST, FastClose: wire.FastClose{ReceiverKey: ourKey + 1}}
+	p.send(peerAddr, ourAddr, wire.FlagRST, p.seq, 0, o, nil)
+	// A RST at exactly RCV.NXT resets the subflow anyway; without our key
+	// it is not a fast close: the connection waits for a new subflow
+	// (make-after-break, INTEROP B.9), then times out.
+	if closed, _ := c.Closed(); closed {
+		t.Fatal("closed at once by a RST without MP_FASTCLOSE")
+	}
+	p.nothing()
+	p.now = 12 * time.Second
+	p.ep.HandleTimeout(p.now)
+	closed, err := c.Closed()
+	var re *mptcp.ResetError
+	if !closed || !errors.Is(err, mptcp.ErrTimeout) {
+		t.Fatalf("after the close timeout: closed %v err %v", closed, err)
+	}
+	p2, c2, key2 := dial(t, mptcp.Config{})
+	o = &wire.Options{Has: wire.OptFastClose | wire.OptTCPRST, FastClose: wire.FastClose{ReceiverKey: key2}}
+	p2.send(peerAddr, ourAddr, wire.FlagRST, p2.seq, 0, o, nil)
+	if closed, err := c2.Closed(); !closed || !errors.As(err, &re) || !re.FastClose {
+		t.Fatalf("closed %v err %v, want a fast close", closed, err)
+	}
+}
+
+// TestCloseWithUnreadDataSendsFastClose: RST + MP_FASTCLOSE (the peer's
+// key) + MP_TCPRST, as Linux on close() with unread data (INTEROP B.8,
+// linger0.pcap).
+func TestCloseWithUnreadDataSendsFastClose(t *testing.T) {
+	p, c, ourKey := dial(t, mptcp.Config{})
+	_, idsn := wire.TokenAndIDSN(ourKey)
+	_, peerIDSN := wire.TokenAndIDSN(peerKey)
+	o := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSMap | wire.DSSDSN64,
+		DataAck: uint64(uint32(idsn + 1)), DSN: peerIDSN + 1, SubflowSeq: 1, DataLen: 5}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, o, []byte("12345"))
+	p.recv() // the DATA_ACK
+	c.Close()
+	rst := p.recv()
+	if rst.TCP.Flags()&wire.FlagRST == 0 || !rst.Options.Has.Has(wire.OptFastClose|wire.OptTCPRST) ||
+		rst.Options.FastClose.ReceiverKey != peerKey {
+		t.Fatalf("flags %#x options %v key %d", rst.TCP.Flags(), rst.Options.Has, rst.Options.FastClose.ReceiverKey)
+	}
+}
+
+// TestDataFINEncoding: after CloseWrite, a payload-less DSS with F, a
+// 64-bit DSN after the data, subflow sequence 0 and data-level length 1
+// (INTEROP A.3).
+func TestDataFINEncoding(t *testing.T) {
+	p, c, ourKey := dial(t, mptcp.Config{})
+	_, idsn := wire.TokenAndIDSN(ourKey)
+	o := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64, DataAck: idsn + 1}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, o, nil)
+	c.CloseWrite()
+	fin := p.recv()
+	d := fin.Options.DSS
+	if len(fin.Payload()) != 0 || !d.DataFIN() || d.Flags&wire.DSSDSN64 == 0 || d.DSN != idsn+1 || d.SubflowSeq != 0 || d.DataLen != 1 {
+		t.Fatalf("DATA_FIN segment: %d bytes, DSS %+v", len(fin.Payload()), d)
+	}
+	if fin.TCP.Flags()&wire.FlagFIN != 0 {
+		t.Fatal("TCP FIN before the DATA_FIN exchange")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/mpxdp/mpxdp/cksum"
-	"github.com/mpxdp/mpxdp/ofo"
 	"net/netip"
 	"time"
 
@@ -156,7 +155,7 @@ func newConn(ep *Endpoint, client bool) *Conn {
 
 // ofoCapacity sizes the out-of-order queue: one node per 512 bytes of
 // receive buffer, within bounds.
-func (c *Conn) ofoCapacity() int { return min(max(len(c.rcv.buf)/512, 64), 1<<16) }
+func (c *Conn) ofoCapacity() int { return min(max(c.rcv.size/512, 64), 1<<16) }
 
 // mpcFlags returns the MP_CAPABLE flags we send: H always, A when we want
 // checksums (or, on the third ACK and first data, when they were
@@ -201,7 +200,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // DATA_FIN (or FIN, for plain TCP) has been reached, and the connection's
 // error after a reset.
 func (c *Conn) Read(p []byte) (int, error) {
-	if c.rcv.q != nil {
+	if c.rcv.started {
 		if n := c.rcv.readInto(p); n > 0 {
 			c.Stats.BytesReceived += uint64(n)
 			c.windowOpened()
@@ -220,7 +219,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // Buffered returns the bytes ready to Read.
 func (c *Conn) Buffered() int {
-	if c.rcv.q == nil {
+	if !c.rcv.started {
 		return 0
 	}
 	return c.rcv.buffered()
@@ -478,7 +477,7 @@ func (c *Conn) subflowFIN(now time.Duration, sf *subflow) {
 		// The TCP FIN is the end of the stream.
 		if c.rcvLinear {
 			c.peerDataFIN(c.rcvFB.dsn + (sf.tcp.ReceiveNext() - 1 - c.rcvFB.off))
-		} else if c.rcv.q != nil {
+		} else if c.rcv.started {
 			c.peerDataFIN(c.rcv.nxt())
 		}
 		return
@@ -575,24 +574,16 @@ func (c *Conn) finish(now time.Duration, err error) {
 // commitData records [dsn, dsn+n) as received and delivers what became in
 // order.
 func (c *Conn) commitData(sf *subflow, dsn uint64, n int) {
-	if n <= 0 || c.rcv.q == nil {
+	if n <= 0 || !c.rcv.started {
 		return
 	}
-	q := c.rcv.q
-	end := dsn + uint64(n)
-	if end <= q.Next() {
-		c.Stats.DuplicateData += uint64(n)
-		return
-	}
-	h, r := q.Insert(ofoSeg(dsn, n), sf.hint)
+	before := c.rcv.nxt()
+	h, stored := c.rcv.commit(dsn, n, sf.hint)
 	sf.hint = h
-	if !r.Stored() {
+	if !stored {
 		c.Stats.DuplicateData += uint64(n)
 	}
-	before := q.Next()
-	for _, ok := q.Pop(); ok; _, ok = q.Pop() {
-	}
-	if q.Next() != before || dsn <= before {
+	if c.rcv.nxt() != before {
 		c.dataArrived()
 	}
 	c.maybePeerFINDone()
@@ -636,12 +627,12 @@ func (c *Conn) peerDataFIN(dsn uint64) {
 // maybePeerFINDone consumes the peer's DATA_FIN once every byte before it
 // arrived: the DATA_ACK moves past it and reads end with EOF.
 func (c *Conn) maybePeerFINDone() {
-	if !c.peerFIN || c.peerFINDone || c.rcv.q == nil || c.rcv.nxt() != c.peerFINDSN {
+	if !c.peerFIN || c.peerFINDone || !c.rcv.started || c.rcv.nxt() != c.peerFINDSN {
 		return
 	}
 	c.peerFINDone = true
 	c.rcv.finDSN, c.rcv.finSet = c.peerFINDSN, true
-	c.rcv.q.Advance(c.peerFINDSN + 1)
+	c.rcv.skipTo(c.peerFINDSN + 1)
 	for _, sf := range c.subflows {
 		if !sf.closed {
 			sf.tcp.RequestACK()
@@ -1152,7 +1143,7 @@ func (c *Conn) fallbackStart(why *FallbackError, sf *subflow) {
 	if c.fallback {
 		return
 	}
-	if c.rcv.q == nil {
+	if !c.rcv.started {
 		c.rcv.start(1, c.ofoCapacity())
 	}
 	c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: c.rcv.nxt()}, true
@@ -1173,7 +1164,7 @@ func (c *Conn) enterFallback(why *FallbackError, sf *subflow, announce bool) {
 	c.fallback = true
 	c.fallbackErr = why
 	c.fullyEstablished = true
-	if c.rcv.q == nil {
+	if !c.rcv.started {
 		c.rcv.start(1, c.ofoCapacity())
 	}
 	off := sf.tcp.SendEnd()
@@ -1301,16 +1292,12 @@ func (c *Conn) act(now time.Duration, a pm.Action) {
 	}
 }
 
-// ofoSeg makes the ofo queue's reference to received bytes: they live in
-// the receive ring at their DSN, so only the range matters.
-func ofoSeg(dsn uint64, n int) ofo.Seg { return ofo.Seg{DSN: dsn, Len: uint32(n)} }
-
 // String summarises the connection's state, for logs and test failures.
 func (c *Conn) String() string {
 	return fmt.Sprintf("conn{client %v mptcp %v fully %v csum %v snd una %d nxt %d end %d wndEnd %d | rcv nxt %d | fin: sent %v acked %v dsn %d peer %v@%d done %v shut %v | closed %v %v}",
 		c.client, c.MPTCP(), c.fullyEstablished, c.csum, c.una, c.sndNxt, c.snd.end, c.wndEnd,
 		func() uint64 {
-			if c.rcv.q == nil {
+			if !c.rcv.started {
 				return 0
 			}
 			return c.rcv.nxt()

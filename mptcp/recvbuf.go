@@ -16,31 +16,70 @@ const maxGaps = 8
 // (NSDI'12 §4.3 shortcuts, one hint per subflow); its left edge is the
 // connection's DATA_ACK.
 type recvBuffer struct {
-	buf    []byte
-	base   uint64 // DSN of ring offset 0
-	read   uint64 // next DSN the application reads
+	buf     []byte // allocated when the first byte arrives
+	size    int
+	base    uint64 // DSN of ring offset 0
+	read    uint64 // next DSN the application reads
+	next    uint64 // next in-order DSN: the DATA_ACK
+	started bool   // the peer's IDSN is known
+	// q holds what arrived beyond next; it is created at the first
+	// out-of-order range, so idle and in-order connections cost no nodes.
 	q      *ofo.Queue
+	qcap   int
 	edge   uint64 // right edge of the window last announced; never moves left (INTEROP B.10)
 	gaps   [maxGaps]ofo.Range
 	finDSN uint64 // the DATA_FIN's DSN, once a mapping announced it
 	finSet bool
 }
 
-func newRecvBuffer(size int) recvBuffer {
-	return recvBuffer{buf: make([]byte, size)}
-}
+func newRecvBuffer(size int) recvBuffer { return recvBuffer{size: size} }
 
 // start sets the first expected DSN (the peer's IDSN+1).
 func (b *recvBuffer) start(dsn uint64, segments int) {
-	if b.q != nil && b.base == dsn {
+	if b.started && b.base == dsn {
 		return
 	}
-	b.base, b.read, b.edge = dsn, dsn, dsn+uint64(len(b.buf))
-	b.q = ofo.New(ofo.Config{Capacity: segments, Start: dsn})
+	b.base, b.read, b.next, b.edge = dsn, dsn, dsn, dsn+uint64(b.size)
+	b.started, b.q, b.qcap = true, nil, segments
 }
 
 // nxt is the next in-order DSN: the DATA_ACK to send.
-func (b *recvBuffer) nxt() uint64 { return b.q.Next() }
+func (b *recvBuffer) nxt() uint64 { return b.next }
+
+// commit records [dsn, dsn+n) as held and moves the in-order point over
+// whatever became contiguous. It reports whether the range was new and
+// returns the subflow's updated ofo shortcut (NSDI'12 §4.3).
+func (b *recvBuffer) commit(dsn uint64, n int, hint ofo.Hint) (ofo.Hint, bool) {
+	end := dsn + uint64(n)
+	if end <= b.next {
+		return hint, false
+	}
+	if dsn <= b.next && (b.q == nil || b.q.Len() == 0) {
+		b.next = end // in order with nothing queued: no queue work at all
+		if b.q != nil {
+			b.q.Advance(end)
+		}
+		return hint, true
+	}
+	if b.q == nil {
+		b.q = ofo.New(ofo.Config{Capacity: b.qcap, Start: b.next})
+	}
+	h, r := b.q.Insert(ofo.Seg{DSN: dsn, Len: uint32(n)}, hint)
+	for _, ok := b.q.Pop(); ok; _, ok = b.q.Pop() {
+	}
+	b.next = b.q.Next()
+	return h, r.Stored()
+}
+
+// skipTo moves the in-order point to dsn (past the DATA_FIN).
+func (b *recvBuffer) skipTo(dsn uint64) {
+	if dsn > b.next {
+		b.next = dsn
+		if b.q != nil {
+			b.q.Advance(dsn)
+		}
+	}
+}
 
 // buffered returns the in-order bytes the application has not read (the
 // DATA_FIN occupies a DSN but is not data).
@@ -55,17 +94,17 @@ func (b *recvBuffer) buffered() int {
 // window returns the receive window relative to the DATA_ACK, with the
 // announced right edge never moving left (RFC 8684 §3.3.5, INTEROP B.10).
 func (b *recvBuffer) window() int {
-	if b.q == nil {
-		return len(b.buf) // before the peer's key (and so its IDSN) is known
+	if !b.started {
+		return b.size // before the peer's key (and so its IDSN) is known
 	}
-	right := b.read + uint64(len(b.buf))
+	right := b.read + uint64(b.size)
 	if right > b.edge {
 		b.edge = right
 	}
 	return int(b.edge - b.nxt())
 }
 
-func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(len(b.buf))) }
+func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.size)) }
 
 // copyIn copies data, whose first byte has data sequence number dsn, into
 // the bytes of the ring that are free (not yet received, inside the
@@ -74,8 +113,16 @@ func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(le
 // data into too many pieces): they must not be acknowledged.
 func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool) {
 	end := dsn + uint64(len(data))
-	limit := b.read + uint64(len(b.buf))
-	n := b.q.Gaps(ofo.Range{Start: dsn, End: end}, b.gaps[:])
+	limit := b.read + uint64(b.size)
+	var n int
+	if b.q == nil || b.q.Len() == 0 {
+		n = 0
+		if s := max(dsn, b.next); s < end {
+			b.gaps[0], n = ofo.Range{Start: s, End: end}, 1
+		}
+	} else {
+		n = b.q.Gaps(ofo.Range{Start: max(dsn, b.next), End: end}, b.gaps[:])
+	}
 	ok = n <= maxGaps
 	at := 0 // bytes of data summed so far
 	for i := 0; i < min(n, maxGaps); i++ {
@@ -102,6 +149,9 @@ func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool
 
 // store copies p to its place in the ring and returns its sum.
 func (b *recvBuffer) store(dsn uint64, p []byte) cksum.Partial {
+	if b.buf == nil {
+		b.buf = make([]byte, b.size)
+	}
 	pos := b.pos(dsn)
 	first := min(len(p), len(b.buf)-pos)
 	s := cksum.CopyAndSum(b.buf[pos:pos+first], p[:first])
@@ -114,6 +164,9 @@ func (b *recvBuffer) store(dsn uint64, p []byte) cksum.Partial {
 // readInto copies up to len(p) in-order bytes to the application.
 func (b *recvBuffer) readInto(p []byte) int {
 	n := min(len(p), b.buffered())
+	if n == 0 {
+		return 0
+	}
 	pos := b.pos(b.read)
 	k := copy(p[:n], b.buf[pos:])
 	copy(p[k:n], b.buf)

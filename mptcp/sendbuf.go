@@ -12,7 +12,8 @@ const sumBlock = 512
 // until a DATA_ACK covers them (RFC 8684 §3.3.2: the sender must keep data
 // until it is acknowledged at the data level, whatever the subflows say).
 type sendBuffer struct {
-	buf  []byte
+	buf  []byte // allocated at the first write
+	size int
 	base uint64 // DSN of offset 0 (the first data byte, IDSN+1)
 	una  uint64 // oldest DSN not DATA_ACKed
 	end  uint64 // DSN after the last byte written
@@ -20,21 +21,23 @@ type sendBuffer struct {
 }
 
 func newSendBuffer(size int) sendBuffer {
-	size = (size + sumBlock - 1) / sumBlock * sumBlock
-	return sendBuffer{buf: make([]byte, size), sums: make([]cksum.Partial, size/sumBlock)}
+	return sendBuffer{size: (size + sumBlock - 1) / sumBlock * sumBlock}
 }
 
 // start sets the initial DSN once the key is known.
 func (b *sendBuffer) start(dsn uint64) { b.base, b.una, b.end = dsn, dsn, dsn }
 
-func (b *sendBuffer) space() int { return len(b.buf) - int(b.end-b.una) }
+func (b *sendBuffer) space() int { return b.size - int(b.end-b.una) }
 
-func (b *sendBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(len(b.buf))) }
+func (b *sendBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.size)) }
 
 // write appends as much of p as fits and returns the count. The copy sums
 // each block's bytes as it goes.
 func (b *sendBuffer) write(p []byte) int {
 	n := min(len(p), b.space())
+	if n > 0 && b.buf == nil {
+		b.buf, b.sums = make([]byte, b.size), make([]cksum.Partial, b.size/sumBlock)
+	}
 	p = p[:n]
 	for len(p) > 0 {
 		off := b.end - b.base

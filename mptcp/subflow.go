@@ -323,7 +323,7 @@ func (sf *subflow) dss(o *wire.Options, dsn, ssn uint64, n uint32, fin bool, csu
 	c := sf.c
 	d := &o.DSS
 	*d = wire.DSS{}
-	if c.rcv.q != nil { // no DATA_ACK before the peer's key is known
+	if c.rcv.started { // no DATA_ACK before the peer's key is known
 		o.Has |= wire.OptDSS
 		d.Flags = wire.DSSDataAck
 		d.DataAck = c.rcv.nxt()

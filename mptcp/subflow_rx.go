@@ -50,7 +50,7 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 		p.linear, p.mapped, p.dsn, p.msum, p.stored = true, len(data), dsn, sum, ok
 		return sum, ok
 	}
-	if c.rcv.q == nil {
+	if !c.rcv.started {
 		if !opts.Has.Any(wire.OptMPCapableACK | wire.OptMPCapableData) {
 			return cksum.Sum(data, 0), false // no key yet: nowhere to put the data
 		}
@@ -109,6 +109,11 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 	dsn := m.dsn + (off - m.ssn)
 	var msum cksum.Partial
 	stored := true
+	if c.csum && !m.pendingFits(dsn, dsn+uint64(mapped)) {
+		// Too many separate pieces wait for this mapping's checksum: do
+		// not take this one now (the peer resends it once the holes fill).
+		return cksum.Sum(data, 0), false
+	}
 	if c.csum && c.pendingOverlaps(dsn, dsn+uint64(mapped)) {
 		msum, stored = cksum.Sum(data[:mapped], 0), false
 	} else {
@@ -189,10 +194,7 @@ func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Option
 	m.sum = cksum.CombineAt(m.sum, p.msum, int(off-m.ssn))
 	m.got += uint32(p.mapped)
 	if p.stored && p.mapped > 0 {
-		if m.npend < maxPending {
-			m.pend[m.npend] = span{p.dsn, p.dsn + uint64(p.mapped)}
-			m.npend++
-		}
+		m.addPending(p.dsn, p.dsn+uint64(p.mapped)) // room was checked in ReceiveData
 	}
 	if m.got >= m.dataLen {
 		sf.verifyMapping(m)
@@ -613,8 +615,52 @@ func (sf *subflow) expandDSN(d *wire.DSS) uint64 {
 		return d.DSN
 	}
 	ref := sf.c.una
-	if sf.c.rcv.q != nil {
+	if sf.c.rcv.started {
 		ref = sf.c.rcv.nxt()
 	}
 	return wire.ExpandSeq32(ref, uint32(d.DSN))
+}
+
+// pendingFits reports whether [start, end) can be recorded among the
+// mapping's pieces awaiting the checksum: it touches one of them, or a
+// slot is free.
+func (m *recvMapping) pendingFits(start, end uint64) bool {
+	if m.npend < maxPending {
+		return true
+	}
+	for i := 0; i < m.npend; i++ {
+		if start <= m.pend[i].end && m.pend[i].start <= end {
+			return true
+		}
+	}
+	return false
+}
+
+// addPending records [start, end), merging touching pieces, so that a
+// mapping received in order needs one slot whatever its length.
+func (m *recvMapping) addPending(start, end uint64) {
+	for i := 0; i < m.npend; i++ {
+		p := &m.pend[i]
+		if start <= p.end && p.start <= end {
+			p.start, p.end = min(p.start, start), max(p.end, end)
+			// Absorb any other piece the merge now touches.
+			for j := 0; j < m.npend; j++ {
+				if j != i && m.pend[j].start <= p.end && p.start <= m.pend[j].end {
+					p.start, p.end = min(p.start, m.pend[j].start), max(p.end, m.pend[j].end)
+					m.pend[j] = m.pend[m.npend-1]
+					m.npend--
+					if i == m.npend {
+						i = j
+						p = &m.pend[i]
+					}
+					j = -1
+				}
+			}
+			return
+		}
+	}
+	if m.npend < maxPending {
+		m.pend[m.npend] = span{start, end}
+		m.npend++
+	}
 }

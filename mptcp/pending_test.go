@@ -1,0 +1,45 @@
+package mptcp
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestPendingPiecesMerge: pieces of a mapping awaiting its checksum merge
+// when they touch, in any order, so that the recorded spans are exactly
+// the union of what was added.
+func TestPendingPiecesMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for iter := 0; iter < 5000; iter++ {
+		var m recvMapping
+		have := map[uint64]bool{}
+		for k := 0; k < 30; k++ {
+			s := uint64(rng.IntN(200))
+			e := s + 1 + uint64(rng.IntN(20))
+			if !m.pendingFits(s, e) {
+				continue
+			}
+			m.addPending(s, e)
+			for x := s; x < e; x++ {
+				have[x] = true
+			}
+		}
+		got := map[uint64]bool{}
+		for i := 0; i < m.npend; i++ {
+			for x := m.pend[i].start; x < m.pend[i].end; x++ {
+				if got[x] {
+					t.Fatalf("iteration %d: spans overlap at %d: %v", iter, x, m.pend[:m.npend])
+				}
+				got[x] = true
+			}
+		}
+		if len(got) != len(have) {
+			t.Fatalf("iteration %d: %d bytes recorded, %d added", iter, len(got), len(have))
+		}
+		for x := range have {
+			if !got[x] {
+				t.Fatalf("iteration %d: byte %d lost", iter, x)
+			}
+		}
+	}
+}

@@ -364,6 +364,7 @@ func (c *Conn) tcpConfig(now time.Duration) tcp.Config {
 	cfg := c.ep.cfg.TCP
 	cfg.CC = c.ccGroup.NewController(now, max(cfg.MSS, 536))
 	cfg.SharedWindow = !c.plainTCP
+	cfg.Scratch = &c.ep.scratch
 	return cfg
 }
 

@@ -48,6 +48,10 @@ type EndpointStats struct {
 
 type fourTuple struct{ local, remote netip.AddrPort }
 
+// maxNewPieces matches the pieces one segment can be cut into by the TCP
+// layer (new data around out-of-order ranges).
+const maxNewPieces = 8
+
 // Endpoint is an MPTCP stack instance: listeners, connections, and the
 // demultiplexing of segments to subflows (by 4-tuple, or by token for an
 // MP_JOIN SYN). It is a sans-IO state machine (docs/architecture.md):
@@ -75,6 +79,12 @@ type Endpoint struct {
 	rstFree  [][]byte
 	seg      wire.Segment
 	nextPort uint16
+	// pieces is what ReceiveData learned about each piece of the segment
+	// being handled, for CommitData (one segment at a time, so the
+	// endpoint holds it rather than every subflow).
+	pieces  [maxNewPieces]rxPiece
+	npieces int
+	scratch tcp.Scratch // shared by every subflow's TCP
 	Stats    EndpointStats
 }
 

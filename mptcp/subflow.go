@@ -94,8 +94,6 @@ type subflow struct {
 	use64Ack   bool          // the peer's mappings use 64-bit DSNs (INTEROP A.12)
 	sawMapping bool
 	hint       ofo.Hint
-	scratch    [8]rxPiece
-	nscratch   int
 
 	// Signals to put on the next suitable segment.
 	dataFINPending bool
@@ -119,6 +117,7 @@ type subflow struct {
 // rxPiece is what ReceiveData learned about a piece of payload, kept for
 // CommitData of the same segment.
 type rxPiece struct {
+	sf     *subflow
 	off    uint64
 	n      int
 	mapped int    // bytes covered by the mapping (from the start)

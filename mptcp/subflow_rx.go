@@ -16,8 +16,12 @@ import (
 func (sf *subflow) ReceiveWindow() int { return sf.c.rcv.window() }
 
 func (sf *subflow) piece(off uint64) *rxPiece {
-	for k := 0; k < len(sf.scratch); k++ {
-		p := &sf.scratch[(sf.nscratch-1-k+len(sf.scratch))%len(sf.scratch)]
+	ep := sf.c.ep
+	for k := 0; k < len(ep.pieces); k++ {
+		p := &ep.pieces[(ep.npieces-1-k+len(ep.pieces))%len(ep.pieces)]
+		if p.sf != sf {
+			continue
+		}
 		if p.off == off {
 			return p
 		}
@@ -26,9 +30,10 @@ func (sf *subflow) piece(off uint64) *rxPiece {
 }
 
 func (sf *subflow) newPiece(off uint64, n int) *rxPiece {
-	p := &sf.scratch[sf.nscratch%len(sf.scratch)]
-	sf.nscratch++
-	*p = rxPiece{off: off, n: n}
+	ep := sf.c.ep
+	p := &ep.pieces[ep.npieces%len(ep.pieces)]
+	ep.npieces++
+	*p = rxPiece{sf: sf, off: off, n: n}
 	return p
 }
 

@@ -178,6 +178,10 @@ type Config struct {
 
 	// CC is the congestion controller; nil means NewReno.
 	CC cc.Controller
+
+	// Scratch, if set, is shared working space (see Scratch); all the
+	// connections sharing it must be driven by one goroutine.
+	Scratch *Scratch
 }
 
 func (cfg Config) withDefaults() Config {
@@ -337,10 +341,17 @@ type Conn struct {
 	armed    uint8
 
 	closedReported bool
-	out            wire.Options // scratch for outgoing options
-	outgoing       Outgoing
-	plan           wire.Plan
+	scratch        *Scratch
 	Stats          Stats
+}
+
+// Scratch is the working space a connection builds outgoing segments in.
+// Connections driven by the same goroutine may share one (Config.Scratch),
+// which keeps each connection small; by default each has its own.
+type Scratch struct {
+	out      wire.Options
+	outgoing Outgoing
+	plan     wire.Plan
 }
 
 // Dial starts an active open: a SYN to remote from local, with initial
@@ -386,7 +397,10 @@ func newConn(now time.Duration, cfg Config, local, remote netip.AddrPort, iss Se
 	c.sndMSS = min(cfg.MSS, c.peerMSS)
 	c.quickAcks = cfg.QuickAcks
 	c.lastRecv = now
-	c.outgoing.Options = &c.out
+	c.scratch = cfg.Scratch
+	if c.scratch == nil {
+		c.scratch = new(Scratch)
+	}
 	return c
 }
 

@@ -246,22 +246,22 @@ func (c *Conn) emitData(now time.Duration, buf []byte, flags uint8, off uint64, 
 	// Let the owner add its options and cap the length; then make the
 	// options and the payload fit the MSS together.
 	for pass := 0; ; pass++ {
-		c.outgoing.Flags, c.outgoing.Off, c.outgoing.Len, c.outgoing.Retransmit = flags, off, n, retransmit
+		c.scratch.outgoing = Outgoing{Flags: flags, Off: off, Len: n, Retransmit: retransmit, Options: &c.scratch.out}
 		if finAllowed && off+uint64(n) == c.sndEnd {
-			c.outgoing.Flags |= wire.FlagFIN
+			c.scratch.outgoing.Flags |= wire.FlagFIN
 		}
-		c.out.Has &^= wire.OptMPTCP
-		c.owner.SegmentOptions(now, &c.outgoing)
-		n = min(n, c.outgoing.Len)
-		c.plan = wire.PlanOptions(&c.out, c.outgoing.Flags, n > 0)
-		room := c.sndMSS - c.plan.Len
+		c.scratch.out.Has &^= wire.OptMPTCP
+		c.owner.SegmentOptions(now, &c.scratch.outgoing)
+		n = min(n, c.scratch.outgoing.Len)
+		c.scratch.plan = wire.PlanOptions(&c.scratch.out, c.scratch.outgoing.Flags, n > 0)
+		room := c.sndMSS - c.scratch.plan.Len
 		if n <= room || pass == 1 {
 			n = min(n, max(room, 0))
 			break
 		}
 		n = room
 	}
-	flags = c.outgoing.Flags
+	flags = c.scratch.outgoing.Flags
 	if flags&wire.FlagFIN != 0 && off+uint64(n) != c.sndEnd {
 		flags &^= wire.FlagFIN // the payload was cut short: the FIN waits
 	}
@@ -282,15 +282,15 @@ func (c *Conn) emitData(now time.Duration, buf []byte, flags uint8, off uint64, 
 // emit builds a segment without payload.
 func (c *Conn) emit(now time.Duration, buf []byte, flags uint8, seq Seq, off uint64, n int, retransmit bool) int {
 	c.prepareOptions(now, flags)
-	c.outgoing = Outgoing{Flags: flags, Off: off, Len: 0, Retransmit: retransmit, Options: &c.out}
-	c.owner.SegmentOptions(now, &c.outgoing)
-	c.plan = wire.PlanOptions(&c.out, flags, false)
+	c.scratch.outgoing = Outgoing{Flags: flags, Off: off, Len: 0, Retransmit: retransmit, Options: &c.scratch.out}
+	c.owner.SegmentOptions(now, &c.scratch.outgoing)
+	c.scratch.plan = wire.PlanOptions(&c.scratch.out, flags, false)
 	return c.write(now, buf, flags, seq, off, 0)
 }
 
 // prepareOptions fills the TCP options of the next segment.
 func (c *Conn) prepareOptions(now time.Duration, flags uint8) {
-	o := &c.out
+	o := &c.scratch.out
 	o.Has = 0
 	o.NumSACK = 0
 	if flags&wire.FlagSYN != 0 {
@@ -379,7 +379,7 @@ func (c *Conn) write(now time.Duration, buf []byte, flags uint8, seq Seq, off ui
 		ipLen = wire.IPv6HeaderLen
 	}
 	tcpb := buf[ipLen:]
-	c.plan.Encode(tcpb[wire.TCPHeaderLen:], &c.out)
+	c.scratch.plan.Encode(tcpb[wire.TCPHeaderLen:], &c.scratch.out)
 	h := wire.TCPHeader{
 		SrcPort: c.local.Port(),
 		DstPort: c.remote.Port(),
@@ -392,7 +392,7 @@ func (c *Conn) write(now time.Duration, buf []byte, flags uint8, seq Seq, off ui
 	if flags&wire.FlagRST == 0 {
 		h.Window = c.receiveWindowField(flags)
 	}
-	hl := h.Encode(tcpb, c.plan.Len)
+	hl := h.Encode(tcpb, c.scratch.plan.Len)
 	var sum cksum.Partial
 	if n > 0 {
 		sum = c.owner.SendData(off, tcpb[hl:hl+n])

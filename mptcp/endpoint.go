@@ -85,7 +85,7 @@ type Endpoint struct {
 	pieces  [maxNewPieces]rxPiece
 	npieces int
 	scratch tcp.Scratch // shared by every subflow's TCP
-	Stats    EndpointStats
+	Stats   EndpointStats
 }
 
 // NewEndpoint returns an endpoint.

@@ -30,7 +30,7 @@ func rawSYN(from, to netip.AddrPort, o *wire.Options) []byte {
 func establish(tb testing.TB, ep *mptcp.Endpoint, n int, buf []byte) {
 	var s wire.Segment
 	for i := 0; i < n; i++ {
-		syn := synPacket(1 << 20 + i)
+		syn := synPacket(1<<20 + i)
 		ep.HandleSegment(0, syn)
 		k := ep.PollTransmit(0, buf)
 		if err := wire.ParseSegment(buf[:k], &s, nil); err != nil || !s.Options.Has.Has(wire.OptMPCapableSYNACK) {

@@ -25,6 +25,30 @@
 //   - Any link can write a pcap file of what it delivers (raw IP), for
 //     tshark or Wireshark.
 //
-// Switches with ECMP hashing (and CFLB) and middleboxes plug in as further
-// packet receivers; they arrive with the issues that need them.
+// # Middleboxes
+//
+// A middlebox from dataplane/mbox (a NAT, ISN rewriting, option
+// stripping, segment splitting and coalescing, payload rewriting,
+// proactive ACKs, dropping by predicate, or a chain of them) sits on a
+// link (Link.SetMiddlebox) or on both links of a path (Path.Middlebox,
+// Sim.AttachMiddlebox), with one state for both directions so that a NAT
+// maps replies back. Packets pass through it when they are sent, before
+// the link's queue; what it emits enters the queue of the link for the
+// direction it names, so a proactive ACK goes back on the reverse link.
+// A middlebox that holds packets (mbox.Timed) gets timer events like a
+// host. Emitted packets are copied into the pooled buffers like any
+// other, so middleboxes add no allocation per packet.
+//
+// # Routers
+//
+// A Router forwards by destination address, longest prefix first, and
+// decrements the TTL. A route may list several equal-cost ports; the
+// router then hashes each flow's 5-tuple with a per-router seed
+// (Router.Hash, FlowHash by default) so that a flow keeps its port and
+// flows spread over the ports (ECMP, the FatTree experiments). Hosts join
+// routers with ConnectHost (which adds a host route), routers join each
+// other with ConnectRouters. Sim.Dumbbell builds the shared-bottleneck
+// topology of the fairness experiments: left hosts (one may have two
+// addresses, so that both of its subflows cross the bottleneck), right
+// hosts, two routers and the bottleneck link between them.
 package sim

@@ -8,6 +8,7 @@ const (
 	evDeliver eventKind = iota // a packet arrives at the end of a link
 	evTimer                    // a host's endpoint timer
 	evCall                     // a scheduled function
+	evMbox                     // a middlebox's timer (link is the middlebox's index)
 )
 
 // event is one entry of the simulator's agenda. Events at the same time

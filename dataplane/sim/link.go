@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/mpxdp/mpxdp/dataplane/mbox"
 	"github.com/mpxdp/mpxdp/internal/pcap"
 )
 
@@ -26,11 +27,14 @@ type LinkConfig struct {
 	Corrupt      float64       // probability of flipping one random bit of a packet
 }
 
-// LinkStats counts what happened on a link.
+// LinkStats counts what happened on a link. Sent counts the packets
+// offered to the queue: with a middlebox, what it let through or made.
 type LinkStats struct {
 	Sent, Delivered, Bytes                 uint64
 	DropQueue, DropLoss, DropDown, DropMTU uint64
 	Reordered, Duplicated, Corrupted       uint64
+	// Middlebox counts the packets handed to the link's middlebox.
+	Middlebox uint64
 }
 
 // Link is one direction of a point-to-point link: a drop-tail queue, a
@@ -43,6 +47,10 @@ type Link struct {
 	to    receiver
 	rng   *rand.Rand
 	down  bool
+	peer  *Link // the link back, for what a middlebox sends the other way
+
+	mbox    *middlebox // packets pass through it before the queue
+	mboxDir mbox.Direction
 
 	busyUntil time.Duration
 	// inQueue holds the departure times and sizes of packets not yet fully
@@ -57,6 +65,10 @@ type Link struct {
 // NewLink creates a link that delivers to the interface to. Most callers
 // use Connect instead.
 func (s *Sim) NewLink(name string, to *Interface, cfg LinkConfig) *Link {
+	return s.newLink(name, to, cfg)
+}
+
+func (s *Sim) newLink(name string, to receiver, cfg LinkConfig) *Link {
 	l := &Link{Name: name, sim: s, index: len(s.links), cfg: cfg, to: to}
 	l.rng = s.Rand(uint64(l.index) + 1)
 	s.links = append(s.links, l)
@@ -68,9 +80,14 @@ func (s *Sim) NewLink(name string, to *Interface, cfg LinkConfig) *Link {
 func (s *Sim) Connect(a, b *Interface, fwd, rev LinkConfig) (ab, ba *Link) {
 	ab = s.NewLink(a.Host.Name+"->"+b.Host.Name, b, fwd)
 	ba = s.NewLink(b.Host.Name+"->"+a.Host.Name, a, rev)
+	ab.peer, ba.peer = ba, ab
 	a.out, b.out = ab, ba
 	return ab, ba
 }
+
+// Reverse returns the link that carries traffic the other way, when the
+// link was made by Connect, ConnectHost or ConnectRouters; else nil.
+func (l *Link) Reverse() *Link { return l.peer }
 
 // Config returns the link's configuration.
 func (l *Link) Config() LinkConfig { return l.cfg }
@@ -100,8 +117,19 @@ func (l *Link) CapturePcap(w io.Writer, snapLen int) error {
 	return nil
 }
 
-// send offers one packet to the link at the current virtual time.
+// send offers one packet to the link at the current virtual time: to its
+// middlebox, if it has one, else to its queue.
 func (l *Link) send(pkt []byte) {
+	if l.mbox != nil {
+		l.Stats.Middlebox++
+		l.mbox.process(l.mboxDir, pkt)
+		return
+	}
+	l.enqueue(pkt)
+}
+
+// enqueue offers one packet to the link's queue.
+func (l *Link) enqueue(pkt []byte) {
 	s, cfg := l.sim, &l.cfg
 	l.Stats.Sent++
 	switch {

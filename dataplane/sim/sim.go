@@ -41,6 +41,8 @@ type Sim struct {
 	events    eventHeap
 	hosts     []*Host
 	links     []*Link
+	mboxes    []*middlebox
+	routers   []*Router
 	dirty     []*Host // hosts to poll after the current event
 	pool      bufferPool
 	maxPacket int
@@ -114,6 +116,8 @@ func (s *Sim) Step() bool {
 		}
 	case evCall:
 		e.fn()
+	case evMbox:
+		s.mboxes[e.link].timeout(e)
 	}
 	s.flush()
 	return true
@@ -291,8 +295,8 @@ func (ifc *Interface) receive(now time.Duration, pkt []byte) {
 	}
 }
 
-// receiver is what a link delivers to: a host interface (switches come
-// with the FatTree work).
+// receiver is what a link delivers to: a host interface or a router
+// port.
 type receiver interface {
 	receive(now time.Duration, pkt []byte)
 }

@@ -27,7 +27,7 @@ var layers = []struct {
 	{"cflb", 10},              //
 	{"mptcp/wire", 20},        // packet views, options, keys
 	{"mptcp/cc", 20},          // congestion control (no packets)
-	{"dataplane/mbox", 30},    // middlebox transforms on frames
+	{"dataplane/mbox", 25},    // middlebox transforms on frames (dataplane/sim runs them)
 	{"dataplane/sim", 30},     // protocol-agnostic simulator: carries IP packets between engines
 	{"mptcp/tcp", 40},         // subflow TCP engine
 	{"mptcp/tcp/tcptest", 45}, // a minimal TCP stack over the engine, for tests

@@ -498,6 +498,9 @@ func (c *Conn) subflowClosed(now time.Duration, sf *subflow) {
 	}
 	sf.closed = true
 	c.Stats.SubflowsClosed++
+	// Pieces waiting for a mapping's checksum never complete now; other
+	// subflows carry the reinjected copies of those bytes.
+	sf.rmaps = sf.rmaps[:0]
 	c.ep.removeSubflow(sf)
 	c.ccGroup.Remove(sf.tcp.CC())
 	if c.fastCloseFromPeer {
@@ -600,20 +603,26 @@ func (c *Conn) dataArrived() {
 	c.wake()
 }
 
-// pendingOverlaps reports whether [start, end) overlaps data some subflow
-// holds while its mapping's checksum is not verified yet.
-func (c *Conn) pendingOverlaps(start, end uint64) bool {
+// evictPending withdraws [start, end) from the pieces that mappings other
+// than keep hold while their checksums are unverified, because a newer
+// copy of those bytes is about to overwrite them in the receive buffer.
+// Those mappings then commit only what they alone wrote; the bytes
+// withdrawn are committed by the newer copy's mapping if it verifies, or
+// retransmitted at the data level if it does not. Refusing the newcomer
+// instead would deadlock when the older mapping never completes (its
+// subflow has a hole that a proactive-ACKing middlebox hid from the
+// sender, NSDI'12 §3.3.5).
+func (c *Conn) evictPending(start, end uint64, keep *recvMapping) {
 	for _, sf := range c.subflows {
+		if sf.closed {
+			continue
+		}
 		for i := range sf.rmaps {
-			m := &sf.rmaps[i]
-			for k := 0; k < m.npend; k++ {
-				if start < m.pend[k].end && m.pend[k].start < end {
-					return true
-				}
+			if m := &sf.rmaps[i]; m != keep && m.npend > 0 {
+				m.removePending(start, end)
 			}
 		}
 	}
-	return false
 }
 
 // peerDataFIN records the peer's DATA_FIN at dsn.
@@ -972,7 +981,9 @@ func (c *Conn) heldBySubflow(dsn uint64) bool {
 		}
 		held := false
 		sf.unackedMappings(func(m *sendMapping) {
-			if dsn >= m.dsn && dsn < m.dsn+uint64(m.len) && m.end() > sf.tcp.SendUnacked() {
+			// The byte itself, not just its mapping: bytes a middlebox
+			// acknowledged for the peer are held by nobody.
+			if dsn >= m.dsn && dsn < m.dsn+uint64(m.len) && m.ssn+(dsn-m.dsn) >= sf.tcp.SendUnacked() {
 				held = true
 			}
 		})

@@ -90,10 +90,15 @@ type subflow struct {
 	mapHead  int
 	mapCount int
 	// Receive side.
-	rmaps      []recvMapping // sorted by ssn, disjoint
-	use64Ack   bool          // the peer's mappings use 64-bit DSNs (INTEROP A.12)
-	sawMapping bool
-	hint       ofo.Hint
+	rmaps    []recvMapping // sorted by ssn, disjoint
+	unmapped int           // refusals of bytes without a mapping since the last mapped ones
+	// lastMapEnd and lastMapDSNEnd are where the last finished mapping
+	// ended, in subflow and data sequence numbers: a fallback continues
+	// the data linearly from there.
+	lastMapEnd, lastMapDSNEnd uint64
+	use64Ack                  bool // the peer's mappings use 64-bit DSNs (INTEROP A.12)
+	sawMapping                bool
+	hint                      ofo.Hint
 
 	// Signals to put on the next suitable segment.
 	dataFINPending bool
@@ -124,13 +129,13 @@ type rxPiece struct {
 	mssn   uint64 // the mapping's ssn (its key)
 	hasMap bool
 	// Decisions taken once the segment verifies (see ReceiveData).
-	newMap                          recvMapping
-	hasNewMap, conflict, unmapped   bool
-	linear, infinite, fallbackStart bool
-	infSSN, infDSN                  uint64
-	dsn                             uint64
-	msum                            cksum.Partial // sum of the mapped bytes
-	stored                          bool
+	newMap                                    recvMapping
+	hasNewMap, conflict, unmapped, resetNoDSS bool
+	linear, infinite, fallbackStart           bool
+	infSSN, infDSN                            uint64
+	dsn                                       uint64
+	msum                                      cksum.Partial // sum of the mapped bytes
+	stored                                    bool
 }
 
 // --- Mappings ---------------------------------------------------------

@@ -96,34 +96,28 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 		m = &sf.rmaps[i]
 	}
 	if m == nil || off < m.ssn || off >= m.end() {
-		// Bytes without a mapping: acknowledged at the TCP level only
-		// (RFC 8684 §3.3.1); the sender resends them at the data level.
-		// Before any mapping, it means the peer does not speak MPTCP on
-		// this path: fallback (INTEROP B.2, MPCapableDataFallback).
-		if !sf.sawMapping && sf.initial && c.canFallback() && !c.fallback {
-			p.fallbackStart = true
-			dsn := c.rcv.nxt()
-			sum, ok := c.rcv.copyIn(dsn, data)
-			p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
-			return sum, ok
-		}
-		p.unmapped = true
-		return cksum.Sum(data, 0), true
+		return sf.unmappedData(p, off, data)
 	}
 	mapped := min(len(data), int(m.end()-off))
+	if mapped < len(data) && !c.csum {
+		// The segment runs past its mapping (a middlebox coalesced it with
+		// the next one, whose mapping is lost): take the mapped part only
+		// when the rest can be left to the data level; with checksums the
+		// next mapping would never complete, so the whole is refused.
+	} else if mapped < len(data) {
+		return sf.unmappedData(p, off, data)
+	}
+	sf.unmapped = 0
 	dsn := m.dsn + (off - m.ssn)
-	var msum cksum.Partial
-	stored := true
 	if c.csum && !m.pendingFits(dsn, dsn+uint64(mapped)) {
 		// Too many separate pieces wait for this mapping's checksum: do
 		// not take this one now (the peer resends it once the holes fill).
 		return cksum.Sum(data, 0), false
 	}
-	if c.csum && c.pendingOverlaps(dsn, dsn+uint64(mapped)) {
-		msum, stored = cksum.Sum(data[:mapped], 0), false
-	} else {
-		msum, stored = c.rcv.copyIn(dsn, data[:mapped])
+	if c.csum {
+		c.evictPending(dsn, dsn+uint64(mapped), m)
 	}
+	msum, stored := c.rcv.copyIn(dsn, data[:mapped])
 	sum := msum
 	if mapped < len(data) {
 		sum = cksum.CombineAt(sum, cksum.Sum(data[mapped:], 0), mapped)
@@ -152,6 +146,9 @@ func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Option
 		return
 	case p.unmapped:
 		c.Stats.UnmappedBytes += uint64(n)
+		return
+	case p.resetNoDSS:
+		sf.reset(RstMiddlebox)
 		return
 	case p.fallbackStart:
 		if !c.fallback {
@@ -204,6 +201,45 @@ func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Option
 	if m.got >= m.dataLen {
 		sf.verifyMapping(m)
 	}
+}
+
+// unmappedLimit is how often the same bytes may arrive without a mapping
+// before the subflow is judged broken: a middlebox strips or loses the
+// DSS options (coalescing two segments keeps only the first's).
+const unmappedLimit = 3
+
+// unmappedData handles payload that no mapping covers (RFC 8684 §3.3.1,
+// §3.7). Before any mapping, the peer or a middlebox does not speak MPTCP
+// on this path: fall back at once (INTEROP B.2, MPCapableDataFallback).
+// Later, the bytes are refused — not acknowledged, so the peer resends
+// them, and the mapping usually comes with the resent segment (reordered
+// or split segments) — until unmappedLimit refusals show the mapping is
+// lost for good: then fall back while that is allowed, with the data
+// continuing linearly after the last mapping (a single subflow's mappings
+// are contiguous), else reset the subflow with MP_TCPRST reason 6, as
+// Linux does for MAPPING_NODSS, and the peer resends its data elsewhere.
+func (sf *subflow) unmappedData(p *rxPiece, off uint64, data []byte) (cksum.Partial, bool) {
+	c := sf.c
+	fallbackOK := sf.initial && c.canFallback() && !c.fallback
+	if fallbackOK && (!sf.sawMapping || sf.unmapped >= unmappedLimit && off == sf.tcp.ReceiveNext()) {
+		dsn := c.rcv.nxt()
+		if i := sort.Search(len(sf.rmaps), func(i int) bool { return sf.rmaps[i].ssn > off }); i > 0 {
+			prev := &sf.rmaps[i-1]
+			dsn = prev.dsn + (off - prev.ssn)
+		} else if sf.sawMapping && sf.lastMapEnd == off {
+			dsn = sf.lastMapDSNEnd
+		}
+		p.fallbackStart = true
+		sum, ok := c.rcv.copyIn(dsn, data)
+		p.mapped, p.dsn, p.msum, p.stored = len(data), dsn, sum, ok
+		return sum, ok
+	}
+	sf.unmapped++
+	if sf.unmapped > unmappedLimit && !fallbackOK {
+		p.resetNoDSS = true
+		return cksum.Sum(data, 0), true
+	}
+	return cksum.Sum(data, 0), false
 }
 
 // findMapping looks a mapping up in the table: its index if the same
@@ -338,6 +374,9 @@ func (sf *subflow) pruneMappings() {
 // mappingDone finishes a mapping whose bytes all arrived (and verified).
 func (sf *subflow) mappingDone(m *recvMapping) {
 	m.finished = true
+	if e := m.end(); e >= sf.lastMapEnd {
+		sf.lastMapEnd, sf.lastMapDSNEnd = e, m.dsn+uint64(m.dataLen)
+	}
 	if m.fin {
 		sf.c.peerDataFIN(m.dsn + uint64(m.dataLen))
 	}
@@ -667,5 +706,36 @@ func (m *recvMapping) addPending(start, end uint64) {
 	if m.npend < maxPending {
 		m.pend[m.npend] = span{start, end}
 		m.npend++
+	}
+}
+
+// removePending withdraws [start, end) from the mapping's pending pieces:
+// a piece it covers goes, one it cuts is trimmed, and one it splits in
+// two keeps both halves if a slot is free, else only the larger half.
+func (m *recvMapping) removePending(start, end uint64) {
+	for i := 0; i < m.npend; i++ {
+		p := &m.pend[i]
+		if end <= p.start || p.end <= start {
+			continue
+		}
+		left, right := span{p.start, start}, span{end, p.end}
+		switch {
+		case left.start < left.end && right.start < right.end:
+			*p = left
+			if m.npend < maxPending {
+				m.pend[m.npend] = right
+				m.npend++
+			} else if right.end-right.start > left.end-left.start {
+				*p = right
+			}
+		case left.start < left.end:
+			*p = left
+		case right.start < right.end:
+			*p = right
+		default:
+			m.npend--
+			m.pend[i] = m.pend[m.npend]
+			i--
+		}
 	}
 }

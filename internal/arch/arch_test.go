@@ -36,7 +36,9 @@ var layers = []struct {
 	{"mptcp", 60},             // the MPTCP engine
 	{"mptcp/mptcptest", 70},   // engine test harness over dataplane/sim
 	{"xsk", 80},               // AF_XDP sockets
-	{"dataplane/pipe", 85},    // runtime links
+	{"dataplane/link", 82},    // the Link interface between the shard and the network
+	{"dataplane/pipe", 85},    // runtime links: in-memory paths
+	{"dataplane/afxdp", 88},   // runtime links: AF_XDP NICs
 	{"dataplane", 90},         // the runtime around the engine
 	{"", 100},                 // root package: the public API
 	{"examples/...", 110},     // programs

@@ -56,6 +56,11 @@ type Config struct {
 	// MaxMapping bounds a DSS mapping (RFC 8684 §3.3.1: 16-bit length);
 	// default 64 KiB − 1.
 	MaxMapping int
+	// EphemeralPorts is the range [lo, hi] of local ports Dial and
+	// OpenSubflow pick from; default 61000–65535, outside Linux's
+	// ip_local_port_range (32768–60999), so that a kernel sharing the
+	// addresses never picks the same ports.
+	EphemeralPorts [2]uint16
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -91,6 +96,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.AddAddrTimeout == 0 {
 		cfg.AddAddrTimeout = 120 * time.Second
+	}
+	if cfg.EphemeralPorts == [2]uint16{} {
+		cfg.EphemeralPorts = [2]uint16{61000, 65535}
+	}
+	if cfg.EphemeralPorts[0] == 0 || cfg.EphemeralPorts[0] > cfg.EphemeralPorts[1] {
+		return cfg, errors.New("mptcp: Config.EphemeralPorts must be a range lo ≤ hi of non-zero ports")
 	}
 	if cfg.MaxMapping == 0 || cfg.MaxMapping > 0xffff {
 		cfg.MaxMapping = 0xffff

@@ -79,6 +79,7 @@ type Endpoint struct {
 	rstFree  [][]byte
 	seg      wire.Segment
 	nextPort uint16
+	portUse  map[uint16]int32 // subflows per local port
 	// pieces is what ReceiveData learned about each piece of the segment
 	// being handled, for CommitData (one segment at a time, so the
 	// endpoint holds it rather than every subflow).
@@ -104,7 +105,9 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 	ep.isn = tcp.NewISNGenerator(cfg.Rand)
 	// Ephemeral ports from a range the kernel does not use by default
 	// (its ip_local_port_range is 32768–60999), so the two never collide.
-	ep.nextPort = 61000 + uint16(ep.rng.IntN(4000))
+	lo, hi := ep.cfg.EphemeralPorts[0], ep.cfg.EphemeralPorts[1]
+	ep.nextPort = lo + uint16(ep.rng.IntN(int(hi-lo)+1))
+	ep.portUse = make(map[uint16]int32)
 	return ep, nil
 }
 
@@ -121,23 +124,19 @@ func (ep *Endpoint) Unlisten(port uint16) { delete(ep.listen, port) }
 func (ep *Endpoint) Conns() []*Conn { return ep.conns }
 
 func (ep *Endpoint) ephemeralPort() uint16 {
-	for i := 0; i < 8192; i++ {
-		ep.nextPort++
-		if ep.nextPort < 61000 || ep.nextPort > 65000 {
-			ep.nextPort = 61000
+	lo, hi := ep.cfg.EphemeralPorts[0], ep.cfg.EphemeralPorts[1]
+	n := int(hi-lo) + 1
+	for i := 0; i < n; i++ {
+		if ep.nextPort < lo || ep.nextPort >= hi {
+			ep.nextPort = lo
+		} else {
+			ep.nextPort++
 		}
-		free := true
-		for k := range ep.subflows {
-			if k.local.Port() == ep.nextPort {
-				free = false
-				break
-			}
-		}
-		if free {
+		if ep.portUse[ep.nextPort] == 0 {
 			return ep.nextPort
 		}
 	}
-	return ep.nextPort
+	return ep.nextPort // all in use: the 4-tuple may still be unique
 }
 
 // addrID returns the address ID of a local address: 0 for the first
@@ -205,6 +204,7 @@ func (ep *Endpoint) addConn(c *Conn) {
 
 func (ep *Endpoint) addSubflow(sf *subflow) {
 	ep.subflows[fourTuple{sf.local, sf.remote}] = sf
+	ep.portUse[sf.local.Port()]++
 	ep.markDirty(sf.c)
 }
 
@@ -212,6 +212,9 @@ func (ep *Endpoint) removeSubflow(sf *subflow) {
 	k := fourTuple{sf.local, sf.remote}
 	if ep.subflows[k] == sf {
 		delete(ep.subflows, k)
+		if ep.portUse[sf.local.Port()]--; ep.portUse[sf.local.Port()] <= 0 {
+			delete(ep.portUse, sf.local.Port())
+		}
 	}
 }
 

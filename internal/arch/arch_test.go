@@ -44,6 +44,7 @@ var layers = []struct {
 	{"examples/...", 110},     // programs
 	{"cmd/...", 110},          //
 	{"bench/...", 110},        //
+	{"interop/...", 110},      // interoperability tests against kernel MPTCP
 }
 
 // enginePrefixes are the sans-IO packages (ARCHITECTURE: "The protocol

@@ -52,6 +52,7 @@ type Conn struct {
 	fallbackErr *FallbackError
 
 	localKey, remoteKey     uint64
+	localAddr, remoteAddr   netip.AddrPort // of the initial subflow
 	localToken, remoteToken uint32
 	localIDSN, remoteIDSN   uint64
 	csum                    bool
@@ -294,6 +295,13 @@ func (c *Conn) Done() bool { return c.dataFINAcked && c.peerFINDone }
 // is LocalIDSN()+1).
 func (c *Conn) LocalIDSN() uint64 { return c.localIDSN }
 
+// LocalAddr returns the local address and port of the initial subflow,
+// which names the connection (as net.Conn.LocalAddr does).
+func (c *Conn) LocalAddr() netip.AddrPort { return c.localAddr }
+
+// RemoteAddr returns the peer's address and port of the initial subflow.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remoteAddr }
+
 // LocalToken returns our token (RFC 8684 §3.2).
 func (c *Conn) LocalToken() uint32 { return c.localToken }
 
@@ -349,6 +357,9 @@ func (c *Conn) windowOpened() {
 
 func (c *Conn) newSubflow(local, remote netip.AddrPort, initial bool) *subflow {
 	sf := &subflow{c: c, id: c.nextSubID, local: local, remote: remote, initial: initial}
+	if initial {
+		c.localAddr, c.remoteAddr = local, remote
+	}
 	c.nextSubID++
 	c.subflows = append(c.subflows, sf)
 	c.Stats.SubflowsOpened++
@@ -834,6 +845,12 @@ func (c *Conn) push(now time.Duration) {
 			// A mapping covers what the window allows now, at least eight
 			// segments, at most MaxMapping (Linux sends 64 KiB bursts).
 			k := min(avail, max(subs[i].Room, 8*subs[i].MSS), c.ep.cfg.MaxMapping)
+			if seg := sf.segPayload(); k > seg {
+				// Whole segments only, as Linux cuts TSO bursts in
+				// multiples of mss_now: a short tail per mapping would
+				// cost a packet slot per mapping in every queue.
+				k -= k % seg
+			}
 			if sf.initial && c.client && !c.fullyEstablished && c.sndNxt == c.snd.base {
 				// The first mapping rides alone in the MP_CAPABLE data
 				// segment: one segment's worth (RFC 8684 §3.1).
@@ -1025,7 +1042,7 @@ func (c *Conn) schedInfo() []sched.Subflow {
 			continue
 		}
 		t := sf.tcp
-		room := t.Window() - t.Unacked()
+		room := t.SendRoom()
 		c.schedSubs = append(c.schedSubs, sched.Subflow{
 			ID: sf.id, SRTT: t.SRTT(), Backup: sf.backup || sf.remoteBackup,
 			Usable: c.usable(sf), Room: room, MSS: t.SendMSS(),

@@ -97,6 +97,9 @@ type subflow struct {
 	// the data linearly from there.
 	lastMapEnd, lastMapDSNEnd uint64
 	use64Ack                  bool // the peer's mappings use 64-bit DSNs (INTEROP A.12)
+	segPayloadMSS             int  // segPayload's cache: the MSS and checksum setting it was computed for
+	segPayloadCsum            bool
+	segPayloadLen             int
 	sawMapping                bool
 	hint                      ofo.Hint
 
@@ -349,6 +352,30 @@ func (sf *subflow) dss(o *wire.Options, dsn, ssn uint64, n uint32, fin bool, csu
 			d.HasChecksum, d.Checksum = true, csum
 		}
 	}
+}
+
+// segPayload returns the payload of a full data segment: the MSS less the
+// options every data segment carries (timestamps and a DSS with a 64-bit
+// mapping, its checksum if negotiated, and the DATA_ACK), padded as the
+// option planner lays them out (RFC 6691: the MSS does not count options).
+func (sf *subflow) segPayload() int {
+	mss := sf.tcp.SendMSS()
+	if sf.segPayloadMSS == mss && sf.segPayloadCsum == sf.c.csum {
+		return sf.segPayloadLen
+	}
+	var o wire.Options
+	o.Has = wire.OptDSS
+	o.DSS = wire.DSS{Flags: wire.DSSDataAck | wire.DSSMap | wire.DSSDSN64, HasChecksum: sf.c.csum}
+	if sf.use64Ack {
+		o.DSS.Flags |= wire.DSSAck64
+	}
+	if sf.tcp.Timestamps() {
+		o.Has |= wire.OptTimestamps
+	}
+	opts := wire.PlanOptions(&o, wire.FlagACK, true).Len
+	sf.segPayloadMSS, sf.segPayloadCsum = mss, sf.c.csum
+	sf.segPayloadLen = max(mss-opts, 1)
+	return sf.segPayloadLen
 }
 
 // setDataFIN turns the DSS into the payload-less DATA_FIN mapping.

@@ -23,8 +23,9 @@ type Ack struct {
 //
 // The TCP engine calls OnCongestion once per loss episode (the start of
 // fast recovery), OnRTO on a retransmission timeout, OnRecoveryEnd when
-// the recovery point is acknowledged, and OnAck for ACKs that advance
-// outside recovery. During recovery the engine paces by its own rules
+// the fast-recovery point is acknowledged, and OnAck for ACKs that
+// advance outside fast recovery (including after a timeout, when the
+// window grows from one segment in slow start). During recovery the engine paces by its own rules
 // (RFC 6675/6937) with Window as the target.
 type Controller interface {
 	Window() int   // congestion window

@@ -11,7 +11,8 @@
 //     called from one goroutine at a time.
 //   - Windows are in bytes. The TCP engine decides when loss recovery
 //     starts and ends and calls OnCongestion once per episode, OnRTO on a
-//     timeout, OnAck for progress outside recovery.
+//     timeout, OnAck for progress outside fast recovery (after a timeout
+//     too: the window restarts in slow start).
 //   - An MPTCP connection makes one [Group] from an [Algorithm] and one
 //     [Controller] per subflow from it. Uncoupled algorithms (reno, cubic)
 //     ignore the group; coupled ones (LIA, OLIA, BALIA) keep their shared

@@ -487,6 +487,20 @@ func (c *Conn) SendQueued() int {
 	return 0
 }
 
+// SendRoom returns how many more bytes the congestion window admits now
+// beyond what is queued and not yet sent: cwnd less the bytes in the
+// network (RFC 6675's pipe, which during SACK recovery leaves out what
+// was SACKed or judged lost) less SendEnd − SND.NXT. An owner that feeds
+// the connection in pieces (MPTCP) uses it to keep the connection sending
+// during recovery, as a connection with all its data queued would.
+func (c *Conn) SendRoom() int {
+	room := c.cc.Window() - c.pipe()
+	if c.sndEnd > c.sndNxt {
+		room -= int(c.sndEnd - c.sndNxt)
+	}
+	return max(room, 0)
+}
+
 // Unacked returns the bytes pushed and not yet acknowledged.
 func (c *Conn) Unacked() int {
 	if c.sndEnd > c.sndUna {
@@ -558,15 +572,22 @@ func (c *Conn) Abort(now time.Duration) {
 }
 
 // RequestACK asks for an ACK to be sent at the next poll, for owners that
-// need to send options on a pure ACK (a DATA_ACK, an ADD_ADDR).
-func (c *Conn) RequestACK() { c.ackNow = true }
+// need to send options on a pure ACK (a DATA_ACK, an ADD_ADDR). Before the
+// handshake completes it does nothing: in SYN-RECEIVED the SYN/ACK is the
+// only segment to send, and an MP_JOIN peer would take an ACK for the
+// acknowledgment of its third ACK (RFC 8684 §3.2).
+func (c *Conn) RequestACK() {
+	if c.state.synchronized() {
+		c.ackNow = true
+	}
+}
 
 // WindowOpened tells the connection that the owner's receive window has
 // grown (the application read data). An update is sent when the announced
 // window would grow by at least two segments or half the maximum window
 // (RFC 9293 §3.8.6.2.2, receiver-side SWS avoidance).
 func (c *Conn) WindowOpened() {
-	if !c.state.synchronized() && c.state != SynReceived {
+	if !c.state.synchronized() {
 		return
 	}
 	newEdge := c.rcvNxt + uint64(c.announceableWindow())

@@ -697,3 +697,51 @@ func TestIPv6Connection(t *testing.T) {
 		t.Fatalf("data segment over IPv6: %v, %d bytes", err, len(p.Payload()))
 	}
 }
+
+// TestSlowStartAfterRTO: after a timeout the window restarts from one
+// segment and grows with every ACK of the resend (RFC 5681 §3.1), and the
+// go-back-N resend skips what the receiver SACKed before the timeout
+// (RFC 6675 §5.1).
+func TestSlowStartAfterRTO(t *testing.T) {
+	cv := established(t, tcp.Config{})
+	cv.sendSegments(10)
+	una := uint32(localISS + 1)
+	// Segments 9 and 10 arrived; 1..8 were lost. Two SACKed segments are
+	// below the duplicate threshold: no fast retransmit, the timer fires.
+	tail := []wire.SACKBlock{{Left: una + 8000, Right: una + 10000}}
+	cv.send(seg{flags: wire.FlagACK, seq: remoteISS + 1, ack: una, win: 30000, sack: tail})
+	cv.expectNothing()
+	cv.at(cv.now + 250*time.Millisecond)
+	cv.expect(seg{flags: wire.FlagACK, seq: una, ack: remoteISS + 1, payload: data(1000, 'z')})
+	cv.expectNothing()
+	if cv.c.Stats.RTOs != 1 || cv.c.Window() != peerMSS {
+		t.Fatalf("RTOs %d, window %d; want 1 and one segment", cv.c.Stats.RTOs, cv.c.Window())
+	}
+	// The ACK of the resend grows the window: two segments go out.
+	cv.send(seg{flags: wire.FlagACK, seq: remoteISS + 1, ack: una + 1000, win: 30000, sack: tail})
+	cv.expect(seg{flags: wire.FlagACK, seq: una + 1000, ack: remoteISS + 1, payload: data(1000, 'z')})
+	cv.expect(seg{flags: wire.FlagACK, seq: una + 2000, ack: remoteISS + 1, payload: data(1000, 'z')})
+	cv.expectNothing()
+	if w := cv.c.Window(); w != 2*peerMSS {
+		t.Errorf("window %d after the first ACK of the resend, want %d", w, 2*peerMSS)
+	}
+	// Everything up to the SACKed tail is acknowledged: the tail is not
+	// sent again, and the window kept growing.
+	cv.send(seg{flags: wire.FlagACK, seq: remoteISS + 1, ack: una + 8000, win: 30000, sack: tail})
+	for {
+		n := cv.c.PollTransmit(cv.now, cv.buf)
+		if n == 0 {
+			break
+		}
+		var sg wire.Segment
+		if err := wire.ParseSegment(cv.buf[:n], &sg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if seq := sg.TCP.Seq(); seq-una >= 8000 && len(sg.Payload()) > 0 {
+			t.Fatalf("resent SACKed data at offset %d", seq-una)
+		}
+	}
+	if w := cv.c.Window(); w <= 2*peerMSS {
+		t.Errorf("window %d after more of the resend was acknowledged, want more than %d", w, 2*peerMSS)
+	}
+}

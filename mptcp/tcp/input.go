@@ -445,11 +445,20 @@ func (c *Conn) ackNewData(now time.Duration, ackOff uint64, before int) {
 	}
 	c.rtt.backoff = 0
 	switch {
-	case c.inRecovery || c.rtoRecovery:
+	case c.rtoRecovery:
+		// After a timeout the window restarts from one segment in slow
+		// start (RFC 5681 §3.1): every ACK of the go-back-N resend grows
+		// it, as Linux's CA_Loss state does. Only fast recovery holds the
+		// window at ssthresh.
 		if ackOff >= c.recoveryPoint {
-			c.inRecovery, c.rtoRecovery = false, false
+			c.rtoRecovery = false
+		}
+		c.cc.OnAck(now, ccAck(acked, rtt, before, c.appLimited))
+	case c.inRecovery:
+		if ackOff >= c.recoveryPoint {
+			c.inRecovery = false
 			c.cc.OnRecoveryEnd(now)
-		} else if !c.sackOK && c.inRecovery {
+		} else if !c.sackOK {
 			// NewReno partial ACK (RFC 6582 §3.2 step 3): the next hole
 			// starts at the new SND.UNA; retransmit it at once.
 			c.highRxt = c.sndUna

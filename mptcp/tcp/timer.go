@@ -67,7 +67,13 @@ func (c *Conn) onRetransmitTimeout(now time.Duration) {
 	c.rtoRecovery = true
 	c.recoveryPoint = c.sndMax
 	c.sndNxt = c.sndUna
-	c.sacked.reset()
+	if c.retries > 1 {
+		// The first timeout keeps the SACK scoreboard, so the go-back-N
+		// resend skips what the receiver holds (RFC 6675 §5.1 allows it;
+		// Linux does it). A second one in a row drops it, in case the
+		// receiver reneged on what it SACKed (RFC 2018 §8).
+		c.sacked.reset()
+	}
 	c.dupAcks = 0
 	c.rttTiming = false
 	c.arm(timerRetransmit, now+c.rtt.current())

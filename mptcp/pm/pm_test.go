@@ -88,7 +88,7 @@ func TestFullMeshRespectsDenyJoinInitial(t *testing.T) {
 func TestFullMeshServerAnnounces(t *testing.T) {
 	m, _ := New("fullmesh", 0)
 	st := &State{InitialLocal: r1, InitialRemote: netip.AddrPortFrom(l1, 61000),
-		LocalAddrs: []netip.Addr{r1.Addr(), r2.Addr(), netip.MustParseAddr("fd00::1"), netip.MustParseAddr("10.0.3.1")},
+		LocalAddrs:  []netip.Addr{r1.Addr(), r2.Addr(), netip.MustParseAddr("fd00::1"), netip.MustParseAddr("10.0.3.1")},
 		MaxSubflows: 8}
 	out := m.Handle(Event{Kind: Established}, st, nil)
 	var got []string

@@ -7,3 +7,5 @@ require (
 	github.com/klauspost/cpuid/v2 v2.4.2
 	golang.org/x/sys v0.43.0
 )
+
+require golang.org/x/net v0.52.0

@@ -53,6 +53,7 @@ type Conn struct {
 
 	localKey, remoteKey     uint64
 	localAddr, remoteAddr   netip.AddrPort // of the initial subflow
+	connIndex               int            // in the endpoint's conns, for O(1) removal
 	localToken, remoteToken uint32
 	localIDSN, remoteIDSN   uint64
 	csum                    bool
@@ -143,6 +144,7 @@ func newConn(ep *Endpoint, client bool) *Conn {
 	c := &Conn{ep: ep, client: client}
 	c.snd = newSendBuffer(ep.cfg.SendBuffer)
 	c.rcv = newRecvBuffer(ep.cfg.RecvBuffer)
+	c.rcv.gaps = &ep.rxGaps
 	c.sched, _ = sched.New(ep.cfg.Scheduler)
 	if alg, ok := cc.Lookup(ep.cfg.CC); ok {
 		c.ccGroup = alg.NewGroup()

@@ -2,6 +2,7 @@ package mptcp
 
 import (
 	"errors"
+	"github.com/mpxdp/mpxdp/ofo"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -83,7 +84,10 @@ type Endpoint struct {
 	// pieces is what ReceiveData learned about each piece of the segment
 	// being handled, for CommitData (one segment at a time, so the
 	// endpoint holds it rather than every subflow).
-	pieces  [maxNewPieces]rxPiece
+	pieces [maxNewPieces]rxPiece
+	// rxGaps is the receive buffers' scratch for the free ranges a
+	// segment's bytes fall into (one segment is handled at a time).
+	rxGaps  [maxGaps]ofo.Range
 	npieces int
 	scratch tcp.Scratch // shared by every subflow's TCP
 	Stats   EndpointStats
@@ -198,6 +202,7 @@ func (ep *Endpoint) newKey(c *Conn) error {
 }
 
 func (ep *Endpoint) addConn(c *Conn) {
+	c.connIndex = len(ep.conns)
 	ep.conns = append(ep.conns, c)
 	ep.markDirty(c)
 }
@@ -404,12 +409,12 @@ func (ep *Endpoint) reap(c *Conn) {
 	for _, sf := range c.subflows {
 		ep.removeSubflow(sf)
 	}
-	for i, x := range ep.conns {
-		if x == c {
-			ep.conns[i] = ep.conns[len(ep.conns)-1]
-			ep.conns = ep.conns[:len(ep.conns)-1]
-			break
-		}
+	if i := c.connIndex; i >= 0 && i < len(ep.conns) && ep.conns[i] == c {
+		last := ep.conns[len(ep.conns)-1]
+		ep.conns[i], last.connIndex = last, i
+		ep.conns[len(ep.conns)-1] = nil
+		ep.conns = ep.conns[:len(ep.conns)-1]
+		c.connIndex = -1
 	}
 }
 

@@ -26,9 +26,9 @@ type recvBuffer struct {
 	// out-of-order range, so idle and in-order connections cost no nodes.
 	q      *ofo.Queue
 	qcap   int
-	edge   uint64 // right edge of the window last announced; never moves left (INTEROP B.10)
-	gaps   [maxGaps]ofo.Range
-	finDSN uint64 // the DATA_FIN's DSN, once a mapping announced it
+	edge   uint64              // right edge of the window last announced; never moves left (INTEROP B.10)
+	gaps   *[maxGaps]ofo.Range // the endpoint's scratch
+	finDSN uint64              // the DATA_FIN's DSN, once a mapping announced it
 	finSet bool
 }
 

@@ -69,17 +69,47 @@ func BenchmarkMPCapableSYN(b *testing.B) {
 			if got := len(ep.Conns()); got != n {
 				b.Fatalf("%d connections, want %d", got, n)
 			}
-			syns := make([][]byte, b.N)
+			// The SYNs of the timed loop come in rounds of 1,000; between
+			// rounds, untimed, their half-open connections are aborted, so
+			// that the endpoint holds n established connections and at most
+			// 1,000 half-open ones throughout.
+			const round = 1000
+			syns := make([][]byte, round)
 			for i := range syns {
 				syns[i] = synPacket(i)
 			}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				ep.HandleSegment(0, syns[i])
+				if i%round == 0 && i > 0 {
+					b.StopTimer()
+					abortBeyond(ep, n, buf)
+					b.StartTimer()
+				}
+				ep.HandleSegment(0, syns[i%round])
 				if ep.PollTransmit(0, buf) == 0 {
 					b.Fatal("no SYN/ACK")
 				}
 			}
+			b.StopTimer()
+			abortBeyond(ep, n, buf)
+			if got := len(ep.Conns()); got != n {
+				b.Fatalf("%d connections after the run, want %d", got, n)
+			}
 		})
+	}
+}
+
+// abortBeyond aborts the connections after the first n and lets the
+// endpoint forget them.
+func abortBeyond(ep *mptcp.Endpoint, n int, buf []byte) {
+	conns := ep.Conns()
+	extra := append([]*mptcp.Conn(nil), conns[min(n, len(conns)):]...)
+	for _, c := range extra {
+		c.Abort()
+	}
+	for ep.PollTransmit(0, buf) > 0 {
+	}
+	for _, ok := ep.PollEvent(); ok; _, ok = ep.PollEvent() {
 	}
 }

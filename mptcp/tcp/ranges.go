@@ -12,14 +12,22 @@ func (s span) len() int { return int(s.end - s.start) }
 const maxSpans = 64
 
 // spanSet is a sorted set of disjoint, non-adjacent ranges in a fixed
-// array: no allocation, O(n) updates with n ≤ maxSpans.
+// array, O(n) updates with n ≤ maxSpans. The array (1 KiB) is allocated
+// when the first range is added and kept: most connections never see a
+// loss or a reordering, and a half-open one must stay small (an
+// MP_CAPABLE SYN costs one connection).
 type spanSet struct {
-	s     [maxSpans]span
+	s     *[maxSpans]span
 	n     int
 	bytes int // total length of the ranges
 }
 
-func (ss *spanSet) spans() []span { return ss.s[:ss.n] }
+func (ss *spanSet) spans() []span {
+	if ss.s == nil {
+		return nil
+	}
+	return ss.s[:ss.n]
+}
 
 func (ss *spanSet) reset() { ss.n, ss.bytes = 0, 0 }
 
@@ -43,6 +51,9 @@ func (ss *spanSet) add(start, end uint64) (added int, ok bool) {
 	if i == j { // no overlap or adjacency: insert at i
 		if ss.n == maxSpans {
 			return 0, false
+		}
+		if ss.s == nil {
+			ss.s = new([maxSpans]span)
 		}
 		copy(ss.s[i+1:ss.n+1], ss.s[i:ss.n])
 		ss.s[i] = span{start, end}

@@ -156,9 +156,10 @@ var tableRuns = flag.Int("ofo.table", 0, "TestTable: print the benchmark table f
 // tail of a queue of the nearest depth. Each number is the median of
 // -ofo.table runs; within each round the references and the three
 // implementations take turns, so that load from other work on the machine
-// falls on all of them. It runs only when asked:
+// falls on all of them. It also prints every run as a benchmark line, so
+// that benchstat can summarise the same data. It runs only when asked:
 //
-//	go test ./ofo -run TestTable -v -timeout 2h -benchtime 300ms -ofo.table=5
+//	go test ./ofo -run TestTable -v -timeout 3h -benchtime 300ms -ofo.table=7
 func TestTable(t *testing.T) {
 	if *tableRuns == 0 {
 		t.Skip("run with -ofo.table N")
@@ -199,11 +200,24 @@ func TestTable(t *testing.T) {
 		var refIn, refAp []float64
 		ns := make([][]float64, len(impls))
 		res := make([]testing.BenchmarkResult, len(impls))
+		run := func(im impl, w workload) testing.BenchmarkResult {
+			r := testing.Benchmark(func(b *testing.B) { runBench(b, im, traceOf(w)) })
+			// Each run also as a benchmark line, for benchstat.
+			fmt.Printf("BenchmarkInsert/impl=%s/%s\t%d\t%.2f ns/op", im.name, w.name(), r.N, nsPerOp(r))
+			for _, m := range []string{"hit%", "fast%", "steps/op"} {
+				if v, ok := r.Extra[m]; ok {
+					fmt.Printf("\t%.4g %s", v, m)
+				}
+			}
+			fmt.Printf("\t%d allocs/op\n", r.AllocsPerOp())
+			return r
+		}
+		traces[w] = tr
 		for range *tableRuns {
-			refIn = append(refIn, nsPerOp(testing.Benchmark(func(b *testing.B) { runBench(b, impls[0], traceOf(inorder)) })))
-			refAp = append(refAp, nsPerOp(testing.Benchmark(func(b *testing.B) { runBench(b, impls[0], traceOf(ap)) })))
+			refIn = append(refIn, nsPerOp(run(impls[0], inorder)))
+			refAp = append(refAp, nsPerOp(run(impls[0], ap)))
 			for i, im := range impls {
-				res[i] = testing.Benchmark(func(b *testing.B) { runBench(b, im, tr) })
+				res[i] = run(im, w)
 				ns[i] = append(ns[i], nsPerOp(res[i]))
 			}
 		}

@@ -3,6 +3,7 @@ package mptcp_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/mpxdp/mpxdp/mptcp"
 	"github.com/mpxdp/mpxdp/mptcp/mptcptest"
@@ -92,5 +93,47 @@ func BenchmarkEngine(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkEngineRatios answers the engine's two relative targets with
+// every configuration measured in the same run, interleaved step by step
+// so that load from elsewhere on the machine falls on all of them: the
+// cost of DSS checksums (csum-cost-%: extra time per byte with checksums,
+// 1 subflow; target ≤ 5% at MSS 8960) and the throughput of 8 subflows
+// against 1 (x-8sub, per CPU-second; target ≥ 0.8).
+func BenchmarkEngineRatios(b *testing.B) {
+	for _, mss := range []int{1460, 8960} {
+		b.Run(fmt.Sprintf("mss=%d", mss), func(b *testing.B) {
+			type cfg struct {
+				sub  int
+				csum bool
+			}
+			cfgs := []cfg{{1, false}, {1, true}, {8, false}, {8, true}}
+			pairs := make([]*mptcptest.Pair, len(cfgs))
+			src, sink := make([]byte, 256<<10), make([]byte, 1<<20)
+			for i, c := range cfgs {
+				pairs[i] = newBulkPair(b, mss, c.sub, c.csum)
+				for range 200 {
+					bulkStep(pairs[i], src, sink)
+				}
+			}
+			elapsed := make([]time.Duration, len(cfgs))
+			moved := make([]int, len(cfgs))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for k, p := range pairs {
+					start := time.Now()
+					moved[k] += bulkStep(p, src, sink)
+					elapsed[k] += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			nsPerByte := func(k int) float64 { return float64(elapsed[k]) / float64(moved[k]) }
+			b.ReportMetric(100*(nsPerByte(1)/nsPerByte(0)-1), "csum-cost-%")
+			b.ReportMetric(100*(nsPerByte(3)/nsPerByte(2)-1), "csum-cost-8sub-%")
+			b.ReportMetric(nsPerByte(0)/nsPerByte(2), "x-8sub")
+			b.ReportMetric(8/nsPerByte(0), "Gbit/s-1sub")
+		})
 	}
 }

@@ -311,7 +311,7 @@ func (c *Conn) engineClosed(err error) {
 	if c.s.down {
 		// The shard is stopping: blocked calls see net.ErrClosed.
 		c.mu.Lock()
-		c.failLocked(err)
+		c.failLocked(net.ErrClosed)
 		c.mu.Unlock()
 		return
 	}

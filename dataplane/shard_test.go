@@ -3,14 +3,20 @@ package dataplane_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mpxdp/mpxdp/dataplane"
 	"github.com/mpxdp/mpxdp/dataplane/pipe"
+	"github.com/mpxdp/mpxdp/mptcp"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
 )
 
 // newPair builds two shards joined by a pipe with the given paths.
@@ -113,5 +119,116 @@ func readAll(c *dataplane.Conn) ([]byte, error) {
 		if err != nil {
 			return out, err
 		}
+	}
+}
+
+// portLink records the ports the shard claims and releases.
+type portLink struct {
+	*pipe.Link
+	claimed  map[uint16]bool
+	released []uint16
+	fail     uint16
+}
+
+func (l *portLink) ClaimPort(p uint16) error {
+	if p == l.fail {
+		return errors.New("map full")
+	}
+	l.claimed[p] = true
+	return nil
+}
+
+func (l *portLink) ReleasePort(p uint16) error {
+	l.released = append(l.released, p)
+	delete(l.claimed, p)
+	return nil
+}
+
+// TestPortOwner: the shard claims the engine's ephemeral range at start
+// and each listening port, releases listening ports on Close, and fails
+// New with the port when a claim fails.
+func TestPortOwner(t *testing.T) {
+	la, lb, err := pipe.New(pipe.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+	pl := &portLink{Link: la, claimed: map[uint16]bool{}}
+	eng := mptcp.Config{EphemeralPorts: [2]uint16{62000, 62099}}
+	s, err := dataplane.New(dataplane.Config{Link: pl, Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.claimed) != 100 || !pl.claimed[62000] || !pl.claimed[62099] {
+		t.Fatalf("claimed %d ports at start", len(pl.claimed))
+	}
+	ln, err := s.Listen(443, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed bool
+	s.Do(func(*mptcp.Endpoint) { claimed = pl.claimed[443] }) // read on the shard
+	if !claimed {
+		t.Error("listening port not claimed")
+	}
+	ln.Close()
+	s.Do(func(*mptcp.Endpoint) { claimed = pl.claimed[443] })
+	if claimed || len(pl.released) != 1 {
+		t.Errorf("after Close: claimed %v, released %v", claimed, pl.released)
+	}
+	s.Close()
+
+	la2, lb2, _ := pipe.New(pipe.Config{})
+	defer la2.Close()
+	defer lb2.Close()
+	_, err = dataplane.New(dataplane.Config{Link: &portLink{Link: la2, claimed: map[uint16]bool{}, fail: 62050}, Engine: eng})
+	if err == nil || !strings.Contains(err.Error(), "62050") {
+		t.Errorf("failed claim: %v", err)
+	}
+}
+
+// TestNewErrors: no Link; buffers too small for the MSS asked.
+func TestNewErrors(t *testing.T) {
+	if _, err := dataplane.New(dataplane.Config{}); err == nil {
+		t.Error("nil Link accepted")
+	}
+	la, lb, _ := pipe.New(pipe.Config{})
+	defer la.Close()
+	defer lb.Close()
+	_, err := dataplane.New(dataplane.Config{Link: la, Engine: mptcp.Config{TCP: tcp.Config{MSS: 8000}}})
+	if err == nil || !strings.Contains(err.Error(), "MSS 8000") {
+		t.Errorf("MSS larger than the buffers: %v", err)
+	}
+}
+
+// TestStallsAndBusyPoll: a pool of 8 buffers (fewer than the window of
+// packets a 4 ms round trip holds) makes the shards wait for transmit
+// buffers; busy-polling
+// shards; the transfer completes either way.
+func TestStallsAndBusyPoll(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("busy=%v", busy), func(t *testing.T) {
+			if busy && runtime.NumCPU() < 2 {
+				t.Skip("busy-polling shards need two CPUs")
+			}
+			sa, sb := newPair(t, pipe.Config{MaxBuffers: 8, Paths: []pipe.Path{{Forward: pipe.Impairment{Delay: 2 * time.Millisecond}}}}, dataplane.Config{BusyPoll: busy, Batch: 16}, dataplane.Config{BusyPoll: busy, Batch: 16})
+			c, s := streamPair(t, sa, sb)
+			data := randomBytes(3, 1<<20)
+			go func() {
+				c.Write(data, nil)
+				c.CloseWrite()
+			}()
+			got, err := readAll(s)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read %d of %d bytes: %v", len(got), len(data), err)
+			}
+			st := sa.Stats()
+			if !busy && st.TxStalls == 0 {
+				t.Errorf("no stall with 8 buffers: %+v", st)
+			}
+			if busy && st.Sleeps != 0 {
+				t.Errorf("a busy-polling shard slept %d times", st.Sleeps)
+			}
+		})
 	}
 }

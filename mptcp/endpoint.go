@@ -80,7 +80,7 @@ type Endpoint struct {
 	rstFree  [][]byte
 	seg      wire.Segment
 	nextPort uint16
-	portUse  map[uint16]int32 // subflows per local port
+	portUse  map[uint16]int32 // subflows we opened, per local port (accepted ones use listening ports)
 	// pieces is what ReceiveData learned about each piece of the segment
 	// being handled, for CommitData (one segment at a time, so the
 	// endpoint holds it rather than every subflow).
@@ -136,7 +136,7 @@ func (ep *Endpoint) ephemeralPort() uint16 {
 		} else {
 			ep.nextPort++
 		}
-		if ep.portUse[ep.nextPort] == 0 {
+		if ep.portUse[ep.nextPort] == 0 && !ep.listen[ep.nextPort] {
 			return ep.nextPort
 		}
 	}
@@ -188,12 +188,11 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 
 // newKey draws the connection's key with a locally unique token.
 func (ep *Endpoint) newKey(c *Conn) error {
-	key, token, ok := wire.GenerateKey(ep.cfg.Rand, ep.tokenInUse)
+	key, token, idsn, ok := wire.GenerateKey(ep.cfg.Rand, ep.tokenInUse)
 	if !ok {
 		return ErrNoKey
 	}
-	c.localKey, c.localToken = key, token
-	_, c.localIDSN = wire.TokenAndIDSN(key)
+	c.localKey, c.localToken, c.localIDSN = key, token, idsn
 	c.snd.start(c.localIDSN + 1)
 	c.una, c.sndNxt, c.sndMax = c.localIDSN+1, c.localIDSN+1, c.localIDSN+1
 	c.wndEnd = c.sndNxt
@@ -209,7 +208,9 @@ func (ep *Endpoint) addConn(c *Conn) {
 
 func (ep *Endpoint) addSubflow(sf *subflow) {
 	ep.subflows[fourTuple{sf.local, sf.remote}] = sf
-	ep.portUse[sf.local.Port()]++
+	if sf.active() {
+		ep.portUse[sf.local.Port()]++
+	}
 	ep.markDirty(sf.c)
 }
 
@@ -217,8 +218,10 @@ func (ep *Endpoint) removeSubflow(sf *subflow) {
 	k := fourTuple{sf.local, sf.remote}
 	if ep.subflows[k] == sf {
 		delete(ep.subflows, k)
-		if ep.portUse[sf.local.Port()]--; ep.portUse[sf.local.Port()] <= 0 {
-			delete(ep.portUse, sf.local.Port())
+		if sf.active() {
+			if ep.portUse[sf.local.Port()]--; ep.portUse[sf.local.Port()] <= 0 {
+				delete(ep.portUse, sf.local.Port())
+			}
 		}
 	}
 }

@@ -354,6 +354,10 @@ func (sf *subflow) dss(o *wire.Options, dsn, ssn uint64, n uint32, fin bool, csu
 	}
 }
 
+// active reports whether we opened the subflow (its local port is ours to
+// choose), not the peer.
+func (sf *subflow) active() bool { return sf.initial && sf.c.client || sf.joiner }
+
 // segPayload returns the payload of a full data segment: the MSS less the
 // options every data segment carries (timestamps and a DSS with a 64-bit
 // mapping, its checksum if negotiated, and the DATA_ACK), padded as the

@@ -136,21 +136,22 @@ const MaxKeyAttempts = 64
 // GenerateKey draws a non-zero 64-bit key from r whose token is not in use
 // (inUse may be nil when no connection exists), so that tokens are unique
 // on this host (RFC 8684 §3.1: "the token MUST be unique"). It returns the
-// key, its token and true, or false when MaxKeyAttempts draws all
-// collided. r is crypto-grade in production (a crypto/rand-backed Source)
-// and a seeded generator in tests.
-func GenerateKey(r rand.Source, inUse func(token uint32) bool) (key uint64, token uint32, ok bool) {
+// key, its token, its initial data sequence number (one hash gives both)
+// and true, or false when MaxKeyAttempts draws all collided. r is
+// crypto-grade in production (a crypto/rand-backed Source) and a seeded
+// generator in tests.
+func GenerateKey(r rand.Source, inUse func(token uint32) bool) (key uint64, token uint32, idsn uint64, ok bool) {
 	for range MaxKeyAttempts {
 		key = r.Uint64()
 		if key == 0 {
 			continue
 		}
-		token = Token(key)
+		token, idsn = TokenAndIDSN(key) // one SHA-256 gives both
 		if inUse == nil || !inUse(token) {
-			return key, token, true
+			return key, token, idsn, true
 		}
 	}
-	return 0, 0, false
+	return 0, 0, 0, false
 }
 
 // ExpandSeq32 widens a 32-bit data sequence number or DATA_ACK v to the

@@ -124,7 +124,7 @@ func TestGenerateKey(t *testing.T) {
 	// Zero keys are skipped; a token in use is skipped.
 	src := &seqSource{vals: []uint64{0, keyA, keyB}}
 	used := Token(keyA)
-	key, tok, ok := GenerateKey(src, func(t uint32) bool { return t == used })
+	key, tok, _, ok := GenerateKey(src, func(t uint32) bool { return t == used })
 	if !ok || key != keyB || tok != Token(keyB) {
 		t.Errorf("GenerateKey = %x, %d, %v", key, tok, ok)
 	}
@@ -132,16 +132,16 @@ func TestGenerateKey(t *testing.T) {
 	rng := rand.NewPCG(5, 6)
 	seen := map[uint32]bool{}
 	for range 1000 {
-		key, tok, ok := GenerateKey(rng, func(t uint32) bool { return seen[t] })
+		key, tok, _, ok := GenerateKey(rng, func(t uint32) bool { return seen[t] })
 		if !ok || key == 0 || seen[tok] || tok != Token(key) {
 			t.Fatalf("GenerateKey = %x, %d, %v", key, tok, ok)
 		}
 		seen[tok] = true
 	}
-	if _, _, ok := GenerateKey(rng, nil); !ok {
+	if _, _, _, ok := GenerateKey(rng, nil); !ok {
 		t.Error("nil predicate")
 	}
-	if _, _, ok := GenerateKey(rng, func(uint32) bool { return true }); ok {
+	if _, _, _, ok := GenerateKey(rng, func(uint32) bool { return true }); ok {
 		t.Error("every token in use, yet a key")
 	}
 }

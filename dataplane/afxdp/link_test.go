@@ -1,0 +1,444 @@
+package afxdp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpxdp/mpxdp/internal/testbed"
+	"github.com/mpxdp/mpxdp/xsk"
+)
+
+// openLink opens a Link on side A's veths of b, inside namespace A.
+func openLink(t *testing.T, b *testbed.Bed, cfg Config) *Link {
+	t.Helper()
+	if cfg.Interfaces == nil {
+		cfg.Interfaces = b.Devs(b.NSA)
+	}
+	var l *Link
+	b.Do(b.NSA, func() (err error) {
+		l, err = Open(cfg)
+		return err
+	})
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return l
+}
+
+func csum(b []byte, s uint32) uint32 {
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	return s
+}
+
+func fold(s uint32) uint16 {
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+const (
+	fFIN = 0x01
+	fSYN = 0x02
+	fRST = 0x04
+	fPSH = 0x08
+	fACK = 0x10
+)
+
+// tcpPacket builds an IPv4 or IPv6 TCP segment with valid checksums.
+func tcpPacket(src, dst netip.AddrPort, flags uint8, seq, ack uint32, payload []byte) []byte {
+	tcp := make([]byte, 20+len(payload))
+	binary.BigEndian.PutUint16(tcp[0:], src.Port())
+	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	binary.BigEndian.PutUint32(tcp[8:], ack)
+	tcp[12] = 5 << 4
+	tcp[13] = flags
+	binary.BigEndian.PutUint16(tcp[14:], 65535)
+	copy(tcp[20:], payload)
+	var pseudo uint32
+	pseudo = csum(src.Addr().AsSlice(), pseudo)
+	pseudo = csum(dst.Addr().AsSlice(), pseudo)
+	pseudo += 6 + uint32(len(tcp))
+	binary.BigEndian.PutUint16(tcp[16:], fold(csum(tcp, pseudo)))
+	if src.Addr().Is4() {
+		ip := make([]byte, 20, 20+len(tcp))
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
+		ip[6] = 0x40 // DF
+		ip[8] = 64
+		ip[9] = 6
+		copy(ip[12:], src.Addr().AsSlice())
+		copy(ip[16:], dst.Addr().AsSlice())
+		binary.BigEndian.PutUint16(ip[10:], fold(csum(ip, 0)))
+		return append(ip, tcp...)
+	}
+	ip := make([]byte, 40, 40+len(tcp))
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(tcp)))
+	ip[6] = 6
+	ip[7] = 64
+	copy(ip[8:], src.Addr().AsSlice())
+	copy(ip[24:], dst.Addr().AsSlice())
+	return append(ip, tcp...)
+}
+
+type segment struct {
+	src, dst netip.AddrPort
+	flags    uint8
+	seq, ack uint32
+	payload  int
+}
+
+func parseTCP(p []byte) (segment, bool) {
+	var s segment
+	var off int
+	switch {
+	case len(p) >= 40 && p[0]>>4 == 4 && p[9] == 6:
+		off = int(p[0]&15) * 4
+		s.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[12:16])), 0)
+		s.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[16:20])), 0)
+	case len(p) >= 60 && p[0]>>4 == 6 && p[6] == 6:
+		off = 40
+		s.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(p[8:24])), 0)
+		s.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(p[24:40])), 0)
+	default:
+		return s, false
+	}
+	t := p[off:]
+	s.src = netip.AddrPortFrom(s.src.Addr(), binary.BigEndian.Uint16(t[0:]))
+	s.dst = netip.AddrPortFrom(s.dst.Addr(), binary.BigEndian.Uint16(t[2:]))
+	s.seq = binary.BigEndian.Uint32(t[4:])
+	s.ack = binary.BigEndian.Uint32(t[8:])
+	s.flags = t[13]
+	s.payload = len(t) - int(t[12]>>4)*4
+	return s, true
+}
+
+// send transmits one packet through l.
+func send(t *testing.T, l *Link, pkt []byte) {
+	t.Helper()
+	var bufs [1][]byte
+	if l.Reserve(bufs[:]) != 1 {
+		t.Fatal("Reserve gave no buffer")
+	}
+	if len(bufs[0]) < len(pkt) {
+		t.Fatalf("buffer of %d bytes for a %d-byte packet", len(bufs[0]), len(pkt))
+	}
+	copy(bufs[0], pkt)
+	l.Transmit([]int{len(pkt)})
+}
+
+// recv receives from l until match accepts a packet or d passes; it
+// returns a copy of that packet.
+func recv(t *testing.T, l *Link, d time.Duration, match func(segment) bool) ([]byte, bool) {
+	t.Helper()
+	var pkts [64][]byte
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		n := l.Receive(pkts[:])
+		for _, p := range pkts[:n] {
+			if s, ok := parseTCP(p); ok && match(s) {
+				return append([]byte(nil), p...), true
+			}
+		}
+		if n == 0 {
+			if err := l.Wait(10 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return nil, false
+}
+
+// TestLink moves raw TCP segments through the Link against the kernel of
+// namespace B, on both paths, IPv4 and IPv6: a SYN leaves (its next hop
+// resolved by the kernel's ARP/NDP while it waits), B's SYN/ACK to an
+// ephemeral port comes back to the Link, a data segment arrives whole (B
+// acknowledges its length in a RST), the kernel of A never sees the
+// stack's segments and so never resets them; a claimed port outside the
+// range works the same, and once released the kernel of A does reset,
+// which shows that the check can fail. Kernel traffic to another port of
+// A (ARP included) keeps working while the filter is attached.
+func TestLink(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 2})
+	l := openLink(t, b, Config{})
+	if l.Mode() != xsk.ModeCopy || l.multi || l.jumbo || l.MTU() != 1500 {
+		t.Fatalf("%v: want copy mode, no multi-buffer at MTU 1500", l)
+	}
+	if got := len(l.Addrs()); got != 4 {
+		t.Errorf("Addrs %v: want both paths' IPv4 and IPv6 addresses", l.Addrs())
+	}
+	// Kernel listeners in B.
+	var lns []net.Listener
+	for _, p := range b.Paths {
+		for _, a := range []netip.Addr{p.B4, p.B6} {
+			var ln net.Listener
+			b.Do(b.NSB, func() (err error) {
+				ln, err = net.Listen("tcp", netip.AddrPortFrom(a, 7001).String())
+				return err
+			})
+			lns = append(lns, ln)
+		}
+	}
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	port := uint16(61000)
+	for i, p := range b.Paths {
+		for _, pair := range [][2]netip.Addr{{p.A4, p.B4}, {p.A6, p.B6}} {
+			port++
+			local := netip.AddrPortFrom(pair[0], port)
+			remote := netip.AddrPortFrom(pair[1], 7001)
+			handshake(t, l, local, remote)
+			// A data segment without ACK to a closed port: B's kernel
+			// answers with a RST acknowledging its whole length.
+			remote = netip.AddrPortFrom(pair[1], 7002)
+			data := make([]byte, 1400)
+			for j := range data {
+				data[j] = byte(j + i)
+			}
+			send(t, l, tcpPacket(local, remote, fPSH, 5000, 0, data))
+			if _, ok := recv(t, l, 3*time.Second, func(s segment) bool {
+				return s.dst == local && s.flags&fRST != 0 && s.ack == 5000+1400
+			}); !ok {
+				t.Errorf("%v -> %v: no RST acknowledging 1400 bytes", local, remote)
+			}
+		}
+	}
+	// A claimed port outside the ephemeral range.
+	if err := l.ClaimPort(5201); err != nil {
+		t.Fatal(err)
+	}
+	p1 := b.Paths[0]
+	claimed := netip.AddrPortFrom(p1.A4, 5201)
+	handshake(t, l, claimed, netip.AddrPortFrom(p1.B4, 7001))
+	if rst := b.Nstat(b.NSA)["TcpOutRsts"]; rst != 0 {
+		t.Errorf("the kernel of A sent %d RSTs while the stack owned the ports", rst)
+	}
+	// Released: B's SYN/ACK now reaches A's kernel, which resets it.
+	if err := l.ReleasePort(5201); err != nil {
+		t.Fatal(err)
+	}
+	send(t, l, tcpPacket(claimed, netip.AddrPortFrom(p1.B4, 7001), fSYN, 9000, 0, nil))
+	if _, ok := recv(t, l, 300*time.Millisecond, func(s segment) bool { return s.dst == claimed }); ok {
+		t.Error("a segment to a released port reached the stack")
+	}
+	if !testbed.WaitFor(3*time.Second, func() bool { return b.Nstat(b.NSA)["TcpOutRsts"] > 0 }) {
+		t.Error("the kernel of A did not reset a SYN/ACK to a released port: the RST check cannot fail")
+	}
+
+	// Kernel TCP to an unowned port of A, from B (ARP from B answered by
+	// A's kernel).
+	var kln net.Listener
+	b.Do(b.NSA, func() (err error) {
+		kln, err = net.Listen("tcp", ":7000")
+		return err
+	})
+	defer kln.Close()
+	go func() {
+		c, err := kln.Accept()
+		if err == nil {
+			c.Write([]byte("kernel"))
+			c.Close()
+		}
+	}()
+	var kc net.Conn
+	b.Do(b.NSB, func() (err error) {
+		kc, err = net.DialTimeout("tcp", netip.AddrPortFrom(b.Paths[1].A4, 7000).String(), 3*time.Second)
+		return err
+	})
+	buf := make([]byte, 16)
+	kc.SetDeadline(time.Now().Add(3 * time.Second))
+	n, _ := kc.Read(buf)
+	kc.Close()
+	if string(buf[:n]) != "kernel" {
+		t.Errorf("kernel connection beside the stack: read %q", buf[:n])
+	}
+
+	// In: 4 SYN/ACKs, 4 RSTs, the claimed port's SYN/ACK. Out: 4 × (SYN,
+	// RST, data), the claimed port's SYN and RST, the released port's SYN.
+	st := l.Stats()
+	if st.NoRoute != 0 || st.Malformed != 0 || st.RxDropped != 0 || st.TxDropped != 0 || st.RxPackets != 9 || st.TxPackets != 15 {
+		t.Errorf("stats %+v", st)
+	}
+	rs := l.ResolverStats()
+	if rs.NeighRequests != 4 || rs.Resolved != 4 {
+		t.Errorf("resolver %+v: want 4 neighbours resolved (2 paths, IPv4 and IPv6)", rs)
+	}
+	if ss := l.SocketStats(); len(ss) != 2 || ss[0].Mode != xsk.ModeCopy {
+		t.Errorf("socket stats %+v", ss)
+	}
+}
+
+// handshake sends a SYN from local to remote through l, expects B's
+// SYN/ACK, and resets the half-open connection.
+func handshake(t *testing.T, l *Link, local, remote netip.AddrPort) {
+	t.Helper()
+	send(t, l, tcpPacket(local, remote, fSYN, 1000, 0, nil))
+	p, ok := recv(t, l, 5*time.Second, func(s segment) bool { return s.dst == local })
+	if !ok {
+		t.Fatalf("%v -> %v: no answer to the SYN", local, remote)
+	}
+	s, _ := parseTCP(p)
+	if s.src != remote || s.flags != fSYN|fACK || s.ack != 1001 {
+		t.Fatalf("%v -> %v: answer %+v, want SYN/ACK acknowledging 1001", local, remote, s)
+	}
+	send(t, l, tcpPacket(local, remote, fRST, 1001, 0, nil))
+}
+
+// TestLinkJumbo runs MTU 9000: a 9014-byte frame from B arrives as one IP
+// packet (a descriptor chain assembled by Receive), and a 9000-byte packet
+// leaves as a chain that B's kernel receives whole.
+func TestLinkJumbo(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1, MTU: 9000})
+	l := openLink(t, b, Config{})
+	if !l.multi || !l.jumbo || l.MTU() != 9000 {
+		t.Fatalf("%v: want multi-buffer and jumbo staging", l)
+	}
+	p := b.Paths[0]
+	var ln net.Listener
+	b.Do(b.NSB, func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(p.B4, 7001).String())
+		return err
+	})
+	defer ln.Close()
+	local := netip.AddrPortFrom(p.A4, 61010)
+	remote := netip.AddrPortFrom(p.B4, 7001)
+	handshake(t, l, local, remote)
+	data := make([]byte, 9000-40)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	// To a closed port, so that B resets it, acknowledging its length.
+	send(t, l, tcpPacket(local, netip.AddrPortFrom(p.B4, 7002), fPSH, 5000, 0, data))
+	if _, ok := recv(t, l, 3*time.Second, func(s segment) bool {
+		return s.dst == local && s.flags&fRST != 0 && s.ack == 5000+uint32(len(data))
+	}); !ok {
+		t.Fatal("no RST acknowledging the 8960-byte segment")
+	}
+
+	// RX: B sends a 9014-byte frame from an AF_PACKET socket.
+	ifA, macA := b.Interface(b.NSA, p.DevA)
+	ifB, macB := b.Interface(b.NSB, p.DevB)
+	_ = ifA
+	pkt := tcpPacket(netip.AddrPortFrom(p.B4, 7001), netip.AddrPortFrom(p.A4, 61011), fACK|fPSH, 1, 1, data)
+	frame := append(append(append([]byte{}, macA...), macB...), 0x08, 0x00)
+	frame = append(frame, pkt...)
+	b.Do(b.NSB, func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifB, Halen: 6, Addr: [8]byte(append(append([]byte{}, macA...), 0, 0))})
+	})
+	got, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst.Port() == 61011 })
+	if !ok {
+		t.Fatalf("the 9014-byte frame did not arrive (stats %+v, sockets %+v)", l.Stats(), l.SocketStats())
+	}
+	if string(got) != string(pkt) {
+		t.Errorf("received %d bytes, want the %d-byte packet byte for byte", len(got), len(pkt))
+	}
+}
+
+// TestLinkAllocs proves that the steady-state data path allocates
+// nothing: Reserve, Transmit to a resolved neighbour, Receive.
+func TestLinkAllocs(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1})
+	l := openLink(t, b, Config{})
+	p := b.Paths[0]
+	local := netip.AddrPortFrom(p.A4, 61020)
+	remote := netip.AddrPortFrom(p.B4, 9)
+	// Resolve the neighbour first (B answers the segment with a RST).
+	pkt := tcpPacket(local, remote, fPSH, 1, 0, make([]byte, 100))
+	send(t, l, pkt)
+	if _, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst == local }); !ok {
+		t.Fatal("no RST from B")
+	}
+	var bufs, rx [16][]byte
+	lens := make([]int, 8)
+	allocs := testing.AllocsPerRun(200, func() {
+		k := l.Reserve(bufs[:8])
+		for i := range k {
+			lens[i] = copy(bufs[i], pkt)
+		}
+		l.Transmit(lens[:k])
+		l.Receive(rx[:])
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch", allocs)
+	}
+	if st := l.Stats(); st.TxPackets < 1600 || st.NoRoute != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestPortCheck: Open refuses an ephemeral range the kernel may use for
+// its own connections, names the sysctl, and accepts it once reserved.
+func TestPortCheck(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1})
+	b.Sysctl(b.NSA, "net.ipv4.ip_local_port_range", "32768 62000")
+	err := testbed.Do(b.NSA, func() error {
+		l, err := Open(Config{Interfaces: b.Devs(b.NSA)})
+		if err == nil {
+			l.Close()
+		}
+		return err
+	})
+	var pe *portError
+	if !errors.As(err, &pe) || pe.n != 1001 || !strings.Contains(err.Error(), "ip_local_reserved_ports=61000-65535") {
+		t.Fatalf("Open with an overlapping kernel range: %v", err)
+	}
+	b.Sysctl(b.NSA, "net.ipv4.ip_local_reserved_ports", "61000-65535")
+	openLink(t, b, Config{})
+}
+
+// TestOpenErrors: set-up errors say what is wrong.
+func TestOpenErrors(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1})
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "Interfaces is empty"},
+		{Config{Interfaces: []string{"mpxXnone"}}, "no such interface"},
+		{Config{Interfaces: b.Devs(b.NSA), Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}, "not on interfaces"},
+		{Config{Interfaces: b.Devs(b.NSA), RingSize: 100}, "power of two"},
+	} {
+		err := testbed.Do(b.NSA, func() error {
+			l, err := Open(c.cfg)
+			if err == nil {
+				l.Close()
+			}
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open(%+v): %v; want an error containing %q", c.cfg, err, c.want)
+		}
+	}
+	b.SetLink(b.NSA, b.Paths[0].DevA, false)
+	err := testbed.Do(b.NSA, func() error {
+		_, err := Open(Config{Interfaces: b.Devs(b.NSA)})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "ip link set "+b.Paths[0].DevA+" up") {
+		t.Errorf("Open on a down interface: %v", err)
+	}
+}

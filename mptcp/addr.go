@@ -138,7 +138,7 @@ func (c *Conn) Withdraw(id uint8) error {
 func (c *Conn) requestSignal() {
 	for _, sf := range c.subflows {
 		if c.usable(sf) {
-			sf.tcp.RequestACK()
+			sf.tcp.RequestPureACK()
 			break
 		}
 	}
@@ -191,7 +191,7 @@ func (c *Conn) addAddrReceived(now time.Duration, sf *subflow, a *wire.AddAddr) 
 	}
 	sf.echo = wire.AddAddr{Echo: true, ID: a.ID, Addr: a.Addr, Port: a.Port, HasPort: a.HasPort}
 	sf.echoPending = true
-	sf.tcp.RequestACK()
+	sf.tcp.RequestPureACK()
 	if c.client && !c.fullyEstablished {
 		c.fullyEstablished = true // a valid ADD_ADDR counts as the 4th ACK (INTEROP B.6)
 		c.becameFullyEstablished(now)

@@ -92,6 +92,7 @@ type Conn struct {
 	// the passive side answers the subflow FINs (INTEROP B.7, RFC 8041
 	// §3.6).
 	activeCloser      bool
+	pmToldEstablished bool
 	shutAt            time.Duration
 	fastClosing       bool
 	fastCloseFromPeer bool
@@ -135,7 +136,8 @@ type Conn struct {
 type announcement struct {
 	a      wire.AddAddr
 	sent   int
-	nextAt time.Duration
+	nextAt time.Duration // when the next retransmission is due
+	pokeAt time.Duration // when to ask a subflow again for the ACK that carries it
 	echoed bool
 	onSF   *subflow
 }
@@ -438,9 +440,10 @@ func (c *Conn) subflowUsable(now time.Duration, sf *subflow) {
 
 // becameFullyEstablished: joins may start (INTEROP B.5).
 func (c *Conn) becameFullyEstablished(now time.Duration) {
-	if c.plainTCP || c.fallback {
-		return
+	if c.plainTCP || c.fallback || c.pmToldEstablished {
+		return // the path manager hears it once
 	}
+	c.pmToldEstablished = true
 	c.pmEvent(now, pm.Event{Kind: pm.Established})
 }
 
@@ -681,8 +684,10 @@ func (c *Conn) dataAcked(now time.Duration, ack uint64, wnd int) {
 		return
 	}
 	if c.dataFINSent && ack == c.finDSN+1 {
-		c.dataFINAcked = true
-		c.activeCloser = !c.peerFINDone
+		if !c.dataFINAcked {
+			c.dataFINAcked = true
+			c.activeCloser = !c.peerFINDone
+		}
 		ack = c.finDSN
 		c.maybeShutSubflows()
 	}
@@ -738,15 +743,17 @@ func (c *Conn) maybeShutSubflows() {
 	if c.subflowsShut || !(c.dataFINAcked && c.peerFINDone) {
 		return
 	}
-	if !c.activeCloser && c.shutAt == 0 {
-		wait := 200 * time.Millisecond
-		for _, sf := range c.subflows {
-			if !sf.closed {
-				wait = max(wait, 2*sf.tcp.SRTT())
+	if !c.activeCloser {
+		if c.shutAt == 0 {
+			wait := 200 * time.Millisecond
+			for _, sf := range c.subflows {
+				if !sf.closed {
+					wait = max(wait, 2*sf.tcp.SRTT())
+				}
 			}
+			c.shutAt = c.now + wait
+			c.wake()
 		}
-		c.shutAt = c.now + wait
-		c.wake()
 		return
 	}
 	c.shutSubflows()
@@ -1115,7 +1122,7 @@ func (c *Conn) nextTimeout() (time.Duration, bool) {
 	for i := range c.announce {
 		a := &c.announce[i]
 		if !a.echoed && a.sent > 0 && a.sent < 4 {
-			consider(a.nextAt)
+			consider(max(a.nextAt, a.pokeAt))
 		}
 	}
 	if found && next < c.now {
@@ -1139,8 +1146,12 @@ func (c *Conn) handleTimeout(now time.Duration) {
 			sf.joinAckAt = now
 		}
 	}
-	if c.emptySince != 0 && !c.closed && now >= c.emptySince+c.ep.cfg.CloseTimeout && c.activeSubflows() == 0 {
-		c.finish(now, ErrTimeout)
+	if c.emptySince != 0 && !c.closed && now >= c.emptySince+c.ep.cfg.CloseTimeout {
+		if c.activeSubflows() == 0 {
+			c.finish(now, ErrTimeout)
+		} else {
+			c.emptySince = 0 // a new subflow came in time
+		}
 	}
 	if c.rtxAt != 0 && now >= c.rtxAt {
 		c.retransmitTimeout(now)
@@ -1150,9 +1161,11 @@ func (c *Conn) handleTimeout(now time.Duration) {
 	}
 	for i := range c.announce {
 		a := &c.announce[i]
-		if !a.echoed && a.sent > 0 && a.sent < 4 && now >= a.nextAt {
-			c.requestSignal() // the retransmission rides on the next pure ACK
-			a.nextAt = now + max(c.ep.cfg.AddAddrTimeout/8, 100*time.Millisecond)
+		if !a.echoed && a.sent > 0 && a.sent < 4 && now >= max(a.nextAt, a.pokeAt) {
+			// The retransmission rides on the next pure ACK; if no subflow
+			// can send one now, ask again later rather than at once.
+			c.requestSignal()
+			a.pokeAt = now + max(c.ep.cfg.AddAddrTimeout/8, 100*time.Millisecond)
 		}
 	}
 	c.wake()

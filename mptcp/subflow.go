@@ -285,7 +285,15 @@ func (sf *subflow) SegmentOptions(now time.Duration, out *tcp.Outgoing) {
 			// sequence 0, data-level length 1 (INTEROP A.3). It goes out
 			// once per subflow; the MPTCP-level timer repeats it.
 			sf.setDataFIN(o)
-			sf.dataFINPending = false
+			sf.signals(o, out)
+			if wire.PlanOptions(o, flags, false).Placed.Has(wire.OptDSS) {
+				sf.dataFINPending = false
+			} else {
+				// An ADD_ADDR took this ACK alone (RFC 8684 §3.4.1): the
+				// DATA_FIN goes on the next one.
+				sf.tcp.RequestPureACK()
+			}
+			return
 		}
 	}
 	sf.signals(o, out)

@@ -451,6 +451,10 @@ func (sf *subflow) SegmentReceived(now time.Duration, seg *wire.Segment) tcp.Ver
 	if c.fallback && c.rcvLinear && !c.announceInfinite {
 		return tcp.VerdictAccept
 	}
+	// A repeated MP_JOIN third ACK: our acknowledgment of it was lost.
+	if sf.join && !sf.joiner && sf.joinConfirmed && o.Has.Has(wire.OptMPJoinACK) {
+		sf.tcp.RequestPureACK()
+	}
 	// Handshake completion on the passive side.
 	if sf.tcp.State() == tcp.SynReceived {
 		if v := sf.thirdAckReceived(now, o, len(seg.Payload()) > 0); v != tcp.VerdictAccept {
@@ -583,6 +587,9 @@ func (sf *subflow) thirdAckReceived(now time.Duration, o *wire.Options, data boo
 			return tcp.VerdictReset
 		}
 		sf.joinConfirmed = true
+		// The "4th ACK" that lets the joiner send data (RFC 8684 §3.2):
+		// Linux sends it at once, whether or not it has data to send.
+		sf.tcp.RequestPureACK()
 		return tcp.VerdictAccept
 	}
 	switch {

@@ -61,20 +61,30 @@ func anyUsable(subs []Subflow, backup bool) bool {
 func tier(subs []Subflow) (backup bool) { return !anyUsable(subs, false) }
 
 // SelectRetransmit returns the index of the subflow that should carry data
-// being reinjected away from the subflow with ID from: the usable one with
-// room and the lowest RTT other than from, preferring non-backups; -1 if
-// there is none.
+// being reinjected away from the subflow with ID from: the usable
+// non-backup one with room and the lowest RTT other than from. A backup
+// takes it only when no non-backup subflow but from is usable at all (as
+// Linux's mptcp_subflow_get_retrans uses one only when nothing else makes
+// progress); -1 means wait.
 func SelectRetransmit(subs []Subflow, from int) int {
-	best := -1
-	for pass := 0; pass < 2 && best < 0; pass++ {
-		for i := range subs {
-			s := &subs[i]
-			if s.ID == from || !hasRoom(s) || s.Backup != (pass == 1) {
-				continue
-			}
-			if best < 0 || s.SRTT < subs[best].SRTT {
-				best = i
-			}
+	best, regular := -1, false
+	for i := range subs {
+		s := &subs[i]
+		if s.ID == from || s.Backup || !s.Usable {
+			continue
+		}
+		regular = true
+		if hasRoom(s) && (best < 0 || s.SRTT < subs[best].SRTT) {
+			best = i
+		}
+	}
+	if best >= 0 || regular {
+		return best
+	}
+	for i := range subs {
+		s := &subs[i]
+		if s.ID != from && s.Backup && hasRoom(s) && (best < 0 || s.SRTT < subs[best].SRTT) {
+			best = i
 		}
 	}
 	return best

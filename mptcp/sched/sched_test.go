@@ -81,8 +81,12 @@ func TestSelectRetransmit(t *testing.T) {
 		t.Errorf("reinjection from nowhere went to %d, want 1", subs[i].ID)
 	}
 	subs[1].Room, subs[2].Room, subs[0].Usable = 0, 0, false
+	if i := SelectRetransmit(subs, 1); i != -1 {
+		t.Errorf("regular subflows merely busy: reinjection went to index %d, want -1 (wait, not the backup)", i)
+	}
+	subs[1].Usable, subs[2].Usable = false, false
 	if i := SelectRetransmit(subs, 1); i < 0 || subs[i].ID != 4 {
-		t.Errorf("with the regular subflows busy the backup must take it; got index %d", i)
+		t.Errorf("no regular subflow usable: the backup must take it; got index %d", i)
 	}
 	subs[3].Room = 0
 	if i := SelectRetransmit(subs, 1); i != -1 {

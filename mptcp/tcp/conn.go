@@ -320,6 +320,7 @@ type Conn struct {
 	lastRecv       time.Duration
 
 	ackNow      bool // send an ACK at the next poll
+	pureACKNow  bool // send a segment without payload at the next poll, before any data
 	ackPending  bool // an ACK is owed (delayed)
 	unackedSegs int
 	quickAcks   int
@@ -572,13 +573,22 @@ func (c *Conn) Abort(now time.Duration) {
 }
 
 // RequestACK asks for an ACK to be sent at the next poll, for owners that
-// need to send options on a pure ACK (a DATA_ACK, an ADD_ADDR). Before the
-// handshake completes it does nothing: in SYN-RECEIVED the SYN/ACK is the
-// only segment to send, and an MP_JOIN peer would take an ACK for the
-// acknowledgment of its third ACK (RFC 8684 §3.2).
+// need to send options on a pure ACK (a DATA_ACK, an ADD_ADDR, the
+// acknowledgment of an MP_JOIN third ACK). In SYN-RECEIVED the ACK waits
+// for the handshake to complete: an MP_JOIN peer would take an earlier one
+// for the acknowledgment of its third ACK (RFC 8684 §3.2).
 func (c *Conn) RequestACK() {
-	if c.state.synchronized() {
+	if c.state.synchronized() || c.state == SynReceived {
 		c.ackNow = true
+	}
+}
+
+// RequestPureACK asks for an ACK without payload ahead of any data, for
+// owner options that may not ride on data (ADD_ADDR and its echo, RFC
+// 8684 §3.4.1), which Linux sends on a dedicated ACK at once.
+func (c *Conn) RequestPureACK() {
+	if c.state.synchronized() || c.state == SynReceived {
+		c.ackNow, c.pureACKNow = true, true
 	}
 }
 

@@ -39,10 +39,15 @@ func (c *Conn) PollTransmit(now time.Duration, buf []byte) int {
 			c.synPending = false
 			return c.emitSYN(now, buf, wire.FlagSYN|wire.FlagACK)
 		}
+		return 0 // nothing but the SYN/ACK until the handshake completes
 	}
 	if c.ackNow && c.state == Established && c.sndMax == 1 && c.sndUna == 1 {
 		// The third ACK goes out on its own before any data, as Linux
 		// sends it (an MPTCP client's carries MP_CAPABLE with both keys).
+		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndMax), c.sndMax, 0, false)
+	}
+	if c.pureACKNow && c.state != TimeWait {
+		c.pureACKNow = false
 		return c.emit(now, buf, wire.FlagACK, c.seqOf(c.sndMax), c.sndMax, 0, false)
 	}
 	if c.state != TimeWait && c.state != SynReceived {

@@ -1,0 +1,263 @@
+package mptcp_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/mpxdp/mpxdp/dataplane/mbox"
+	"github.com/mpxdp/mpxdp/dataplane/sim"
+	"github.com/mpxdp/mpxdp/mptcp"
+	"github.com/mpxdp/mpxdp/mptcp/mptcptest"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
+)
+
+// subflowOf returns the subflow of c from local address a, or fails.
+func subflowOf(t *testing.T, c *mptcp.Conn, local netip.Addr) mptcp.SubflowInfo {
+	t.Helper()
+	for _, sf := range c.Subflows() {
+		if sf.Local.Addr() == local {
+			return sf
+		}
+	}
+	t.Fatalf("no subflow from %v among %+v", local, c.Subflows())
+	return mptcp.SubflowInfo{}
+}
+
+// TestBackupAndMPPrio (RFC 8684 §3.3.8, INTEROP B.9): a subflow joined as
+// backup carries no data while a regular subflow is usable, and the peer
+// sees its B flag; once the regular path is cut the backup carries the
+// transfer; SetBackup(false) tells the peer with MP_PRIO.
+func TestBackupAndMPPrio(t *testing.T) {
+	cfg := mptcp.Config{PathManager: "manual"}
+	bed, err := mptcptest.NewBed(31, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)}, cfg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := bed.Topo.AddrsA, bed.Topo.AddrsB
+	tr := mptcptest.NewTransfer(bed, 31, 12<<20, 0)
+	bed.Sim.At(200*time.Millisecond, func() {
+		if _, err := tr.Cc.OpenSubflow(bed.Sim.Now(), netip.AddrPortFrom(a[1], 0), netip.AddrPortFrom(b[1], 5001), true); err != nil {
+			t.Error(err)
+		}
+		bed.Topo.A.Wake()
+	})
+	var backupBefore uint64
+	bed.Sim.At(time.Second, func() {
+		cb, sb := subflowOf(t, tr.Cc, a[1]), subflowOf(t, tr.Sc, b[1])
+		if !cb.Backup || !sb.PeerBackup || cb.State != tcp.Established {
+			t.Errorf("backup subflow: ours %+v, the peer's view %+v", cb, sb)
+		}
+		backupBefore = cb.Stats.BytesOut
+		if backupBefore > 0 {
+			t.Errorf("the backup subflow carried %d bytes while the regular one was usable", backupBefore)
+		}
+		bed.Topo.Forward[0].SetDown(true)
+		bed.Topo.Reverse[0].SetDown(true)
+	})
+	bed.Sim.At(3*time.Second, func() {
+		cb := subflowOf(t, tr.Cc, a[1])
+		if cb.Stats.BytesOut < 1<<20 {
+			t.Errorf("after the regular path was cut the backup carried only %d bytes", cb.Stats.BytesOut)
+		}
+		if err := tr.Cc.SetBackup(cb.ID, false); err != nil {
+			t.Error(err)
+		}
+		bed.Topo.A.Wake()
+	})
+	bed.Sim.At(3500*time.Millisecond, func() {
+		if sb := subflowOf(t, tr.Sc, b[1]); sb.PeerBackup {
+			t.Errorf("MP_PRIO did not reach the peer: %+v", sb)
+		}
+	})
+	if msg := tr.Run(5 * time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+}
+
+// TestAddAddrRetransmission (RFC 8684 §3.4.1, INTEROP B.6): an ADD_ADDR
+// whose echo is lost is sent again, four times in all; one that is echoed
+// is sent once.
+func TestAddAddrRetransmission(t *testing.T) {
+	for _, loseEchoes := range []bool{false, true} {
+		sent := 0
+		countAnnouncements := func(_ time.Duration, dir mbox.Direction, seg *wire.Segment) bool {
+			if dir == mbox.Reverse && seg.Options.Has.Has(wire.OptAddAddr) && !seg.Options.AddAddr.Echo {
+				sent++
+			}
+			return false
+		}
+		paths := []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)}
+		paths[0].Middlebox = &mbox.Drop{Select: mbox.Selector{Where: countAnnouncements}}
+		if loseEchoes {
+			paths[0].Middlebox = chain(paths[0].Middlebox, &mbox.Drop{Select: mbox.Selector{Options: wire.OptAddAddr, Dirs: mbox.ForwardOnly}})
+		}
+		cfg := mptcp.Config{PathManager: "manual"}
+		bed, err := mptcptest.NewBed(32, paths, cfg, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := mptcptest.NewTransfer(bed, 32, 8<<20, 0) // long enough to outlive the retransmissions
+		bed.Sim.At(100*time.Millisecond, func() {
+			if err := tr.Sc.Announce(bed.Sim.Now(), 1, netip.AddrPortFrom(bed.Topo.AddrsB[1], 0)); err != nil {
+				t.Error(err)
+			}
+			bed.Topo.B.Wake()
+		})
+		bed.Sim.Run(20 * time.Second)
+		want := 1
+		if loseEchoes {
+			want = 4
+		}
+		if sent != want {
+			t.Errorf("echoes lost %v: ADD_ADDR sent %d times, want %d", loseEchoes, sent, want)
+		}
+	}
+}
+
+// chained runs two middleboxes in series.
+type chained struct{ first, second mbox.Middlebox }
+
+func chain(a, b mbox.Middlebox) mbox.Middlebox { return &chained{a, b} }
+
+func (c *chained) Process(now time.Duration, dir mbox.Direction, pkt []byte, emit mbox.Emit) {
+	c.first.Process(now, dir, pkt, func(d mbox.Direction, p []byte) { c.second.Process(now, d, p, emit) })
+}
+
+// TestRemoveAddrClosesSubflows (RFC 8684 §3.4.2): the server announces a
+// second address, the fullmesh client joins it, and when the server
+// withdraws it the subflows to it close while the transfer goes on.
+func TestRemoveAddrClosesSubflows(t *testing.T) {
+	bed, err := mptcptest.NewBed(33, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)},
+		mptcp.Config{PathManager: "fullmesh"}, mptcp.Config{PathManager: "manual"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1 := bed.Topo.AddrsB[1]
+	tr := mptcptest.NewTransfer(bed, 33, 16<<20, 0)
+	bed.Sim.At(100*time.Millisecond, func() {
+		if err := tr.Sc.Announce(bed.Sim.Now(), 1, netip.AddrPortFrom(b1, 0)); err != nil {
+			t.Error(err)
+		}
+		bed.Topo.B.Wake()
+	})
+	toB1 := func() (live, all int) {
+		for _, sf := range tr.Cc.Subflows() {
+			if sf.Remote.Addr() == b1 {
+				all++
+				if sf.State == tcp.Established {
+					live++
+				}
+			}
+		}
+		return
+	}
+	bed.Sim.At(time.Second, func() {
+		if live, _ := toB1(); live != 2 {
+			t.Errorf("%d established subflows to the announced address, want 2 (one from each client address)", live)
+		}
+		if err := tr.Sc.Withdraw(1); err != nil {
+			t.Error(err)
+		}
+		bed.Topo.B.Wake()
+	})
+	bed.Sim.At(2*time.Second, func() {
+		if live, all := toB1(); live != 0 || all != 2 {
+			t.Errorf("after REMOVE_ADDR: %d of %d subflows to the withdrawn address still established", live, all)
+		}
+	})
+	if msg := tr.Run(5 * time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+}
+
+// TestCloseOrderTimeWait (RFC 8041 §3.6, INTEROP B.7): the side that sends
+// its DATA_FIN first takes the TIME-WAIT states of the subflows; the
+// passive closer's subflows go straight to CLOSED.
+func TestCloseOrderTimeWait(t *testing.T) {
+	bed, err := mptcptest.NewBed(34, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)},
+		mptcp.Config{}, mptcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client has nothing to send: it closes at once, the server after
+	// its 1 MiB, so the client is the active closer.
+	tr := mptcptest.NewTransfer(bed, 34, 0, 1<<20)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	bed.Sim.Run(tr.DoneAt + 5*time.Second) // the subflows' FIN exchanges
+	for _, sf := range tr.Cc.Subflows() {
+		if sf.State != tcp.TimeWait {
+			t.Errorf("active closer's subflow %d in %v, want TIME-WAIT", sf.ID, sf.State)
+		}
+	}
+	for _, sf := range tr.Sc.Subflows() {
+		if sf.State != tcp.Closed {
+			t.Errorf("passive closer's subflow %d in %v, want CLOSED", sf.ID, sf.State)
+		}
+	}
+}
+
+// TestJoinLimit: joins beyond the listener's MaxSubflows are refused with
+// MP_TCPRST reason 3 ("administratively prohibited") and the connection
+// carries on with the subflows it has.
+func TestJoinLimit(t *testing.T) {
+	bed, err := mptcptest.NewBed(35, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)},
+		mptcp.Config{PathManager: "ndiffports", Subflows: 4}, mptcp.Config{MaxSubflows: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mptcptest.NewTransfer(bed, 35, 4<<20, 0)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	refused := 0
+	for _, sf := range tr.Cc.Subflows() {
+		if sf.Join && sf.Stats.ResetsIn > 0 {
+			refused++
+		}
+	}
+	if tr.Sc.Stats.JoinsRejected != 2 || refused != 2 {
+		t.Errorf("server rejected %d joins, client saw %d refused; want 2 and 2", tr.Sc.Stats.JoinsRejected, refused)
+	}
+}
+
+// TestMakeAfterBreak (RFC 8684 §3.3.3, INTEROP B.7): when every subflow is
+// gone the connection waits up to CloseTimeout for a new one. A subflow
+// opened in time resumes the transfer; without one the connection closes
+// with ErrTimeout.
+func TestMakeAfterBreak(t *testing.T) {
+	for _, reopen := range []bool{true, false} {
+		cfg := mptcp.Config{PathManager: "manual", CloseTimeout: 5 * time.Second}
+		bed, err := mptcptest.NewBed(36, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)}, cfg, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := mptcptest.NewTransfer(bed, 36, 4<<20, 0)
+		bed.Sim.At(300*time.Millisecond, func() {
+			sf := subflowOf(t, tr.Cc, bed.Topo.AddrsA[0])
+			_ = tr.Cc.ResetSubflow(sf.ID)
+			bed.Topo.A.Wake()
+		})
+		if reopen {
+			bed.Sim.At(2*time.Second, func() {
+				if _, err := tr.Cc.OpenSubflow(bed.Sim.Now(), netip.AddrPortFrom(bed.Topo.AddrsA[1], 0),
+					netip.AddrPortFrom(bed.Topo.AddrsB[0], 5001), false); err != nil {
+					t.Error(err)
+				}
+				bed.Topo.A.Wake()
+			})
+			if msg := tr.Run(time.Minute); msg != "" {
+				t.Fatalf("reopened: %s", msg)
+			}
+			continue
+		}
+		bed.Sim.Run(time.Minute)
+		closed, err := tr.Cc.Closed()
+		if !closed || err != mptcp.ErrTimeout {
+			t.Errorf("without a new subflow: closed %v with %v, want ErrTimeout", closed, err)
+		}
+	}
+}

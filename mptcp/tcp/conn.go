@@ -597,7 +597,11 @@ func (c *Conn) RequestPureACK() {
 // window would grow by at least two segments or half the maximum window
 // (RFC 9293 §3.8.6.2.2, receiver-side SWS avoidance).
 func (c *Conn) WindowOpened() {
-	if !c.state.synchronized() {
+	switch c.state {
+	case Established, FinWait1, FinWait2:
+	default:
+		// After the peer's FIN no more data can come: an update would
+		// only draw a RST from a peer that closed (TIME-WAIT, LAST-ACK).
 		return
 	}
 	newEdge := c.rcvNxt + uint64(c.announceableWindow())

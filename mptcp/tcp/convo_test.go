@@ -545,6 +545,30 @@ func TestActiveClose(t *testing.T) {
 	}
 }
 
+// TestNoWindowUpdateAfterPeerFIN: data read after the peer's FIN opens the
+// window, but no update goes out (TIME-WAIT here): the peer has closed
+// and would answer an ACK with a RST.
+func TestNoWindowUpdateAfterPeerFIN(t *testing.T) {
+	cv := established(t, tcp.Config{})
+	for i := range 4 {
+		cv.send(seg{flags: wire.FlagACK, seq: remoteISS + 1 + uint32(i)*1000, ack: localISS + 1, win: 30000, payload: data(1000, 'a')})
+	}
+	cv.expect(seg{flags: wire.FlagACK, seq: localISS + 1, ack: remoteISS + 4001})
+	cv.c.Close()
+	cv.expect(seg{flags: wire.FlagACK | wire.FlagFIN, seq: localISS + 1, ack: remoteISS + 4001})
+	cv.send(seg{flags: wire.FlagACK | wire.FlagFIN, seq: remoteISS + 4001, ack: localISS + 2, win: 30000})
+	cv.expect(seg{flags: wire.FlagACK, seq: localISS + 2, ack: remoteISS + 4002})
+	if cv.c.State() != tcp.TimeWait {
+		t.Fatalf("state %v, want TIME-WAIT", cv.c.State())
+	}
+	// 4,000 bytes read reopen more than two segments of window: enough
+	// for an update in ESTABLISHED (RFC 9293 §3.8.6.2.2), none here.
+	if n := cv.s.Read(make([]byte, 8192)); n != 4000 {
+		t.Fatalf("read %d bytes, want 4000", n)
+	}
+	cv.expectNothing()
+}
+
 // TestPassiveCloseAndSimultaneousClose.
 func TestPassiveCloseAndSimultaneousClose(t *testing.T) {
 	cv := established(t, tcp.Config{})

@@ -111,7 +111,12 @@ func (c *Conn) sendData(now time.Duration, buf []byte) int {
 	}
 	wantFIN := c.finQueued && off <= c.sndEnd
 	if avail == 0 && !wantFIN {
-		c.appLimited = true
+		// Application-limited only if a full segment would have fitted:
+		// an owner that feeds whole segments of less than the MSS (MPTCP,
+		// whose DSS takes option space) leaves less than a segment of
+		// window unused without being the limit (RFC 7661 §3: the window
+		// is validated while pipe ≥ cwnd − SMSS).
+		c.appLimited = cwnd-pipe >= c.sndMSS
 		return 0
 	}
 	n := min(avail, c.sndMSS)

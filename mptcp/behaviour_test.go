@@ -261,3 +261,67 @@ func TestMakeAfterBreak(t *testing.T) {
 		}
 	}
 }
+
+// sendTap records every packet an endpoint sends, in order.
+type sendTap struct {
+	*mptcptest.Host
+	sent [][]byte
+}
+
+func (s *sendTap) PollTransmit(now time.Duration, buf []byte) int {
+	n := s.Host.PollTransmit(now, buf)
+	if n > 0 {
+		s.sent = append(s.sent, append([]byte(nil), buf[:n]...))
+	}
+	return n
+}
+
+// TestReceiveWindowRightEdgeNeverShrinks (RFC 8684 §3.3.4, INTEROP B.10):
+// the connection-level window every subflow announces is relative to the
+// DATA_ACK, and its right edge never moves back, although the receiver's
+// small buffer fills and drains many times and the subflows take turns.
+func TestReceiveWindowRightEdgeNeverShrinks(t *testing.T) {
+	bed, err := mptcptest.NewBed(37, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 8*time.Millisecond)},
+		mptcp.Config{}, mptcp.Config{RecvBuffer: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &sendTap{Host: bed.ServerHost}
+	bed.Topo.B.SetEndpoint(tap)
+	tr := mptcptest.NewTransfer(bed, 37, 4<<20, 0)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	shift := map[uint16]uint8{} // window scale by client port, from the SYN/ACKs
+	var right uint64
+	var seg wire.Segment
+	checked := 0
+	for _, pkt := range tap.sent {
+		if err := wire.ParseSegment(pkt, &seg, nil); err != nil {
+			t.Fatal(err)
+		}
+		o := &seg.Options
+		port := seg.TCP.DstPort()
+		if seg.TCP.Flags()&wire.FlagSYN != 0 {
+			shift[port] = o.WindowScale
+			continue
+		}
+		if !o.Has.Has(wire.OptDSS) || o.DSS.Flags&wire.DSSDataAck == 0 || seg.TCP.Flags()&wire.FlagRST != 0 {
+			continue
+		}
+		ack := o.DSS.DataAck
+		if o.DSS.Flags&wire.DSSAck64 == 0 {
+			ack = wire.ExpandSeq32(right, uint32(ack))
+		}
+		edge := ack + uint64(seg.TCP.Window())<<shift[port]
+		if right != 0 && edge < right {
+			t.Fatalf("segment %d to port %d: right edge %d moved back by %d bytes", checked, port, edge, right-edge)
+		}
+		right = max(right, edge)
+		checked++
+	}
+	if checked < 100 {
+		t.Fatalf("only %d segments with a DATA_ACK checked", checked)
+	}
+	t.Logf("%d segments checked on %d subflows", checked, len(shift))
+}

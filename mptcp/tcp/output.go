@@ -371,7 +371,15 @@ func (c *Conn) receiveWindowField(flags uint8) uint16 {
 	if c.wsOK {
 		shift = uint(c.rcvShift)
 	}
-	field := min(w>>shift, 0xffff)
+	field := w >> shift
+	if c.cfg.SharedWindow && w&(1<<shift-1) != 0 {
+		// The owner's window is relative to its own acknowledgment (the
+		// DATA_ACK, RFC 8684 §3.3.4), which moves independently of this
+		// subflow: rounding down would pull that edge back by up to
+		// 2^shift−1 bytes, so round up, as Linux aligns it.
+		field++
+	}
+	field = min(field, 0xffff)
 	if c.rcvNxt+uint64(field<<shift) < c.rcvAdv && field < 0xffff {
 		field++ // round up rather than shrink the edge
 	}

@@ -11,11 +11,12 @@ import (
 // wireStats counts what the captures show of the MPTCP options.
 type wireStats struct {
 	segments        int
-	mappings        int // DSS options with a mapping (MP_CAPABLE with data included)
-	mappingsCsum    int // ... of which carry a DSS checksum
-	dropped         int // options the parser ignored (wrong lengths)
-	rst             int // TCP RSTs
-	rstFrom         map[string]int
+	mappings        int               // DSS options with a mapping (MP_CAPABLE with data included)
+	mappingsCsum    int               // ... of which carry a DSS checksum
+	dropped         int               // options the parser ignored (wrong lengths)
+	rst             int               // TCP RSTs
+	rstFrom         map[string]int    // RSTs by source address
+	rstPair         map[[2]string]int // RSTs by (source, destination) address
 	joinSYNs        int
 	mpcSYNs         int
 	infiniteMapping int
@@ -28,7 +29,7 @@ type wireStats struct {
 func scanWire(t *testing.T, c *testbed.Capture) wireStats {
 	t.Helper()
 	c.Stop()
-	st := wireStats{rstFrom: map[string]int{}}
+	st := wireStats{rstFrom: map[string]int{}, rstPair: map[[2]string]int{}}
 	var counters wire.Counters
 	for _, name := range c.Files() {
 		// Control segments are counted in the control capture only, which
@@ -50,6 +51,7 @@ func scanWire(t *testing.T, c *testbed.Capture) wireStats {
 			if control && flags&wire.FlagRST != 0 {
 				st.rst++
 				st.rstFrom[s.SrcAddr().String()]++
+				st.rstPair[[2]string{s.SrcAddr().String(), s.DstAddr().String()}]++
 			}
 			if control && flags&wire.FlagSYN != 0 && flags&wire.FlagACK == 0 {
 				if o.Has&wire.OptMPJoinSYN != 0 {

@@ -32,6 +32,10 @@ type Config struct {
 	Checksum bool   // net.mptcp.checksum_enabled in both namespaces
 	Offloads bool   // keep the kernel's TX offloads (kernel<->kernel baselines only)
 	CC       string // kernel congestion control; "" means reno (INTEROP C.2b)
+	// Middle puts a third namespace with one kernel bridge per path
+	// between A and B, where a capture sees what AF_XDP on both ends
+	// hides from tcpdump.
+	Middle bool
 }
 
 // Path is one veth pair: A's end and B's end with their addresses.
@@ -45,6 +49,7 @@ type Path struct {
 type Bed struct {
 	Name     string
 	NSA, NSB string
+	NSM      string // the middle namespace, with Config.Middle
 	Paths    []Path
 	Config   Config
 	t        testing.TB
@@ -121,6 +126,9 @@ func New(t testing.TB, cfg Config) *Bed {
 	}
 	b := &Bed{Name: NewName(), Config: cfg, t: t}
 	b.NSA, b.NSB = b.Name+"a", b.Name+"b"
+	if cfg.Middle {
+		b.NSM = b.Name + "m"
+	}
 	for i := 1; i <= cfg.Paths; i++ {
 		b.Paths = append(b.Paths, Path{
 			DevA: fmt.Sprintf("%sa%d", b.Name, i), DevB: fmt.Sprintf("%sb%d", b.Name, i),
@@ -132,8 +140,10 @@ func New(t testing.TB, cfg Config) *Bed {
 	// commands delete only the two namespaces named here.
 	t.Cleanup(func() {
 		exec.Command("bash", script, "down", b.Name).Run()
-		for _, ns := range []string{b.NSA, b.NSB} {
-			exec.Command("ip", "netns", "del", ns).Run()
+		for _, ns := range []string{b.NSA, b.NSB, b.NSM} {
+			if ns != "" {
+				exec.Command("ip", "netns", "del", ns).Run()
+			}
 		}
 	})
 	off := "off"
@@ -143,7 +153,7 @@ func New(t testing.TB, cfg Config) *Bed {
 	cmd := exec.Command("bash", script, "up", b.Name)
 	cmd.Env = append(os.Environ(),
 		"PATHS="+strconv.Itoa(cfg.Paths), "MTU="+strconv.Itoa(cfg.MTU), "QUEUES="+strconv.Itoa(cfg.Queues),
-		"CSUM="+boolDigit(cfg.Checksum), "OFFLOADS="+off, "CC="+cfg.CC)
+		"CSUM="+boolDigit(cfg.Checksum), "OFFLOADS="+off, "CC="+cfg.CC, "MIDDLE="+boolDigit(cfg.Middle))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/testbed.sh up %s: %v\n%s", b.Name, err, out)
 	}

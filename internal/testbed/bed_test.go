@@ -46,6 +46,9 @@ func TestBed(t *testing.T) {
 				t.Errorf("%s limits: %s", ns, out)
 			}
 		}
+		if out := b.Run(b.NSA, "ip", "route", "get", b.Paths[0].B4.String(), "from", b.Paths[1].A4.String()); !strings.Contains(out, "dev "+b.Paths[1].DevA) {
+			t.Errorf("A does not route by source: %s", out)
+		}
 		c := b.Nstat(b.NSA)
 		if m := c.Missing(MPTCPErrors...); len(m) > 0 {
 			t.Errorf("nstat lacks %v", m)
@@ -59,6 +62,34 @@ func TestBed(t *testing.T) {
 		if strings.Contains(string(out), ns) {
 			t.Errorf("namespace %s survived its test", ns)
 		}
+	}
+}
+
+// TestBedMiddle builds the bed with a bridge namespace between A and B and
+// checks that a capture there sees A's traffic to B.
+func TestBedMiddle(t *testing.T) {
+	b := New(t, Config{Paths: 2, Middle: true})
+	if b.NSM == "" {
+		t.Fatal("no middle namespace")
+	}
+	c := b.StartCapture(b.NSM, 100)
+	ln, err := ListenMPTCP(b.NSB, "0.0.0.0:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	kc, err := DialMPTCP(b.NSA, "", b.Paths[0].B4.String()+":7000", 5e9)
+	if err != nil {
+		t.Fatalf("through the bridge: %v", err)
+	}
+	kc.Close()
+	if v := c.Tshark("tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == 7000"); len(v) == 0 {
+		t.Error("the middle capture saw no SYN")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,8 +44,22 @@ func (b *Bed) StartCapture(ns string, head int) *Capture {
 	NeedTools(b.t, "tcpdump", "tshark")
 	dir := b.t.TempDir()
 	c := &Capture{t: b.t, ns: ns}
-	c.start(filepath.Join(dir, ns+"-head.pcap"), "-c", strconv.Itoa(head), "tcp")
-	c.start(filepath.Join(dir, ns+"-ctl.pcap"), CaptureControl)
+	// In the middle namespace every frame crosses two bridge ports: take
+	// each once, where it enters the bridge.
+	var q []string
+	if ns == b.NSM {
+		q = []string{"-Q", "in"}
+	}
+	c.start(filepath.Join(dir, ns+"-head.pcap"), append(q, "-c", strconv.Itoa(head), "tcp")...)
+	c.start(filepath.Join(dir, ns+"-ctl.pcap"), append(q, CaptureControl)...)
+	b.t.Cleanup(func() {
+		// MPXDP_KEEP_CAPTURES=dir keeps every capture for inspection.
+		if keep := os.Getenv("MPXDP_KEEP_CAPTURES"); keep != "" {
+			for _, f := range c.files {
+				copyFile(f, filepath.Join(keep, strings.ReplaceAll(b.t.Name(), "/", "_")+"-"+filepath.Base(f)))
+			}
+		}
+	})
 	b.t.Cleanup(c.Stop)
 	return c
 }
@@ -237,8 +252,46 @@ func (c *Capture) Tshark(filter string, fields ...string) []string {
 	return out
 }
 
+// dissectOnly are the protocols tshark keeps (with their sub-protocols,
+// such as tcp.options.*): the link layers, IP, TCP and MPTCP, and the
+// pseudo-protocols of expert info.
+var dissectOnly = regexp.MustCompile(`^(frame|eth|sll|raw|vlan|ethertype|ip|ipv6|tcp|mptcp|data|_ws)(\.|$)`)
+
+var (
+	disableOnce sync.Once
+	disableArgs []string
+	disableErr  error
+)
+
+// tsharkDisable returns --disable-protocol for every protocol but
+// dissectOnly. The payload of a test transfer is random bytes, which
+// heuristic dissectors above TCP (Thrift, for one) sometimes take for
+// their protocol and then call malformed; the checks here concern IP, TCP
+// and MPTCP only.
+func tsharkDisable() ([]string, error) {
+	disableOnce.Do(func() {
+		out, err := exec.Command("tshark", "-G", "protocols").Output()
+		if err != nil {
+			disableErr = fmt.Errorf("testbed: tshark -G protocols: %w", err)
+			return
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Split(l, "\t")
+			if len(f) >= 3 && f[2] != "" && !dissectOnly.MatchString(f[2]) {
+				disableArgs = append(disableArgs, "--disable-protocol", f[2])
+			}
+		}
+	})
+	return disableArgs, disableErr
+}
+
 func tshark(file, filter string, fields ...string) ([]string, error) {
+	dis, err := tsharkDisable()
+	if err != nil {
+		return nil, err
+	}
 	args := append([]string{"-n", "-r", file}, tsharkPrefs...)
+	args = append(args, dis...)
 	if filter != "" {
 		args = append(args, "-Y", filter)
 	}

@@ -96,12 +96,20 @@ func TestTsharkCheck(t *testing.T) {
 	short[8], short[9] = 1, 1
 	truncated := segment(short[:12], []byte("data"))
 
-	v, err := TsharkCheck(writePcap(t, good, good))
+	// Random payload from a test transfer that tshark's Thrift heuristic
+	// takes for a Thrift message and calls malformed: the check must not
+	// dissect above TCP.
+	random, err := os.ReadFile("testdata/random-payload.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Packets != 2 || v.MPTCP != 2 || len(v.Bad) != 0 {
-		t.Fatalf("well-formed segments: %+v; want 2 packets, 2 MPTCP, none bad", v)
+	lookalike := segment(dss, random)
+	v, err := TsharkCheck(writePcap(t, good, good, lookalike))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Packets != 3 || v.MPTCP != 3 || len(v.Bad) != 0 {
+		t.Fatalf("well-formed segments: %+v; want 3 packets, 3 MPTCP, none bad", v)
 	}
 	for name, pkt := range map[string][]byte{"bad TCP checksum": badSum, "option overrun": overrun, "DSS too short": truncated} {
 		v, err := TsharkCheck(writePcap(t, good, pkt))

@@ -6,8 +6,9 @@
 //   - One bed definition. New runs scripts/testbed.sh, the same script users
 //     run by hand, so the Go tests and the documented bed never drift apart.
 //   - Names. Every bed gets fresh names ("mpxX" and six random hex digits,
-//     then a and b for the namespaces and a1, b1, ... for the veths), and
-//     t.Cleanup deletes both namespaces by name, also when the test fails.
+//     then a and b for the namespaces, m for the optional middle one, and
+//     a1, b1, ... for the veths), and t.Cleanup deletes the namespaces by
+//     name, also when the test fails.
 //     Nothing outside the bed's namespaces is touched; test traffic goes only
 //     to addresses inside them.
 //   - Privileges. Helpers skip the test with a message when the process is

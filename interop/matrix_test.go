@@ -69,12 +69,16 @@ type interopCase struct {
 	paths int
 	csum  bool
 	kill  bool // reset one subflow mid-transfer (ss -K on the kernel side)
+	mtu   int  // 0: 1500
 }
 
 func (c interopCase) name() string {
 	s := fmt.Sprintf("%v/%dpath/csum-%v", c.pair, c.paths, map[bool]string{false: "off", true: "on"}[c.csum])
 	if c.kill {
 		s += "/kill"
+	}
+	if c.mtu != 0 {
+		s += fmt.Sprintf("/mtu%d", c.mtu)
 	}
 	return s
 }
@@ -123,9 +127,20 @@ func TestInteropSubflowKill(t *testing.T) {
 	}
 }
 
+// TestInteropJumbo runs the two-path cases at MTU 9000: the AF_XDP link
+// receives descriptor chains (multi-buffer) and sends from staging memory
+// copied into chains; the kernel sends 8960-byte segments.
+func TestInteropJumbo(t *testing.T) {
+	testbed.NeedRoot(t)
+	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp, mpxdpMpxdp} {
+		c := interopCase{pair: pair, paths: 2, mtu: 9000}
+		t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+	}
+}
+
 func runCase(t *testing.T, c interopCase) {
 	n := transferSize()
-	b := testbed.New(t, testbed.Config{Paths: c.paths, Checksum: c.csum, Middle: c.pair == mpxdpMpxdp})
+	b := testbed.New(t, testbed.Config{Paths: c.paths, Checksum: c.csum, Middle: c.pair == mpxdpMpxdp, MTU: c.mtu})
 	// Capture where the kernel's stack (or the bridge) sees every frame.
 	capNS := b.NSB
 	switch c.pair {

@@ -59,11 +59,13 @@ type Config struct {
 	SkipPortCheck bool
 }
 
-// Stats are the kernel's counters of one AF_XDP socket.
+// SocketStats are the counters of one AF_XDP socket: the descriptors the
+// Link took from its RX ring, and the kernel's counters (XDP_STATISTICS).
 type SocketStats struct {
 	Interface string
 	Queue     int
 	Mode      xsk.Mode
+	RxDescs   uint64
 	xsk.Stats
 }
 
@@ -71,18 +73,20 @@ type SocketStats struct {
 // implements link.Link, link.PortOwner and Source (dataplane's
 // SourceChooser).
 type Link struct {
-	umem  *xsk.UMEM
-	nics  []*nic
-	socks []*xsk.Socket
-	nl    *rtnl
-	mon   *monitor
-	rs    *resolver
-	efd   int
-	pfds  []unix.PollFd
-	addrs []netip.Addr
-	mtu   int
-	lo    uint16 // ephemeral range
-	hi    uint16
+	umem    *xsk.UMEM
+	nics    []*nic
+	socks   []*xsk.Socket
+	sockNIC []*nic   // the NIC of each socket
+	rxDescs []uint64 // descriptors taken from each socket's RX ring
+	nl      *rtnl
+	mon     *monitor
+	rs      *resolver
+	efd     int
+	pfds    []unix.PollFd
+	addrs   []netip.Addr
+	mtu     int
+	lo      uint16 // ephemeral range
+	hi      uint16
 
 	frameSize int
 	rxCap     int  // bytes a single RX frame holds
@@ -247,6 +251,8 @@ func Open(cfg Config) (_ *Link, err error) {
 			}
 			n.socks = append(n.socks, s)
 			l.socks = append(l.socks, s)
+			l.sockNIC = append(l.sockNIC, n)
+			l.rxDescs = append(l.rxDescs, 0)
 			if err := n.filter.Register(q, s); err != nil {
 				return nil, err
 			}
@@ -355,7 +361,8 @@ func (l *Link) Receive(pkts [][]byte) int {
 	pkts = pkts[:min(len(pkts), maxBatch)]
 	out, chains := 0, 0
 	for i := 0; i < len(l.socks) && out < len(pkts); i++ {
-		s := l.socks[(l.rxNext+i)%len(l.socks)]
+		si := (l.rxNext + i) % len(l.socks)
+		s := l.socks[si]
 		m := s.RX.Peek(l.descs)
 		used := 0
 		for used < m && out < len(pkts) {
@@ -406,6 +413,7 @@ func (l *Link) Receive(pkts [][]byte) int {
 			}
 		}
 		s.RX.Release(used)
+		l.rxDescs[si] += uint64(used)
 		if f := s.Fill.Free(); f >= 32 {
 			s.Refill(f)
 			s.KickRX()
@@ -763,20 +771,18 @@ func (l *Link) Stats() link.Stats {
 // SocketStats returns the kernel's counters of every socket.
 func (l *Link) SocketStats() []SocketStats {
 	var out []SocketStats
-	for _, n := range l.nics {
-		for _, s := range n.socks {
-			ks, err := s.Stats()
-			if err != nil {
-				continue
-			}
-			out = append(out, SocketStats{Interface: n.name, Queue: s.Queue(), Mode: s.Mode(), Stats: ks})
+	for i, s := range l.socks {
+		ks, err := s.Stats()
+		if err != nil {
+			continue
 		}
+		out = append(out, SocketStats{Interface: l.sockNIC[i].name, Queue: s.Queue(), Mode: s.Mode(), RxDescs: l.rxDescs[i], Stats: ks})
 	}
 	return out
 }
 
 // ResolverStats returns the route and neighbour resolver's counters.
-func (l *Link) ResolverStats() resolverStats { return l.rs.stats }
+func (l *Link) ResolverStats() ResolverStats { return l.rs.stats }
 
 // ClaimPort steers TCP segments to local port p on every address of the
 // Link to the stack. Ports in the ephemeral range are claimed at Open.

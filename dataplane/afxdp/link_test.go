@@ -335,12 +335,33 @@ func TestLinkJumbo(t *testing.T) {
 	}
 
 	// RX: B sends a 9014-byte frame from an AF_PACKET socket.
-	ifA, macA := b.Interface(b.NSA, p.DevA)
-	ifB, macB := b.Interface(b.NSB, p.DevB)
-	_ = ifA
 	pkt := tcpPacket(netip.AddrPortFrom(p.B4, 7001), netip.AddrPortFrom(p.A4, 61011), fACK|fPSH, 1, 1, data)
-	frame := append(append(append([]byte{}, macA...), macB...), 0x08, 0x00)
-	frame = append(frame, pkt...)
+	inject(t, b, 0, 0x0800, pkt)
+	got, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst.Port() == 61011 })
+	if !ok {
+		t.Fatalf("the 9014-byte frame did not arrive (stats %+v, sockets %+v)", l.Stats(), l.SocketStats())
+	}
+	if string(got) != string(pkt) {
+		t.Errorf("received %d bytes, want the %d-byte packet byte for byte", len(got), len(pkt))
+	}
+}
+
+// inject sends an Ethernet frame from B's end of path i to A's, with an
+// 802.1Q tag when vlan is not zero, through an AF_PACKET socket.
+func inject(t *testing.T, b *testbed.Bed, i int, vlan uint16, ip []byte) {
+	t.Helper()
+	p := b.Paths[i]
+	_, macA := b.Interface(b.NSA, p.DevA)
+	ifB, macB := b.Interface(b.NSB, p.DevB)
+	frame := append(append([]byte{}, macA...), macB...)
+	if vlan != 0 {
+		frame = append(frame, 0x81, 0x00, byte(vlan>>8), byte(vlan))
+	}
+	et := []byte{0x08, 0x00}
+	if ip[0]>>4 == 6 {
+		et = []byte{0x86, 0xdd}
+	}
+	frame = append(append(frame, et...), ip...)
 	b.Do(b.NSB, func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -349,12 +370,54 @@ func TestLinkJumbo(t *testing.T) {
 		defer unix.Close(fd)
 		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifB, Halen: 6, Addr: [8]byte(append(append([]byte{}, macA...), 0, 0))})
 	})
-	got, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst.Port() == 61011 })
-	if !ok {
-		t.Fatalf("the 9014-byte frame did not arrive (stats %+v, sockets %+v)", l.Stats(), l.SocketStats())
+}
+
+// TestLinkVLAN: a frame with an 802.1Q tag reaches the stack as its IP
+// packet, the tag stripped.
+func TestLinkVLAN(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1})
+	l := openLink(t, b, Config{})
+	p := b.Paths[0]
+	for _, src := range []netip.AddrPort{netip.AddrPortFrom(p.B4, 7001), netip.AddrPortFrom(p.B6, 7001)} {
+		dst := netip.AddrPortFrom(p.A4, 61040)
+		if src.Addr().Is6() {
+			dst = netip.AddrPortFrom(p.A6, 61040)
+		}
+		pkt := tcpPacket(src, dst, fACK|fPSH, 1, 1, []byte("tagged"))
+		inject(t, b, 0, 7, pkt)
+		got, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst == dst })
+		if !ok || string(got) != string(pkt) {
+			t.Errorf("tagged frame to %v: received %v, %x", dst, ok, got)
+		}
 	}
-	if string(got) != string(pkt) {
-		t.Errorf("received %d bytes, want the %d-byte packet byte for byte", len(got), len(pkt))
+	if st := l.Stats(); st.Malformed != 0 || st.RxPackets != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestLinkQueues binds one socket per queue of a two-queue veth, all on one
+// UMEM: B's kernel spreads its connections over its TX queues, which arrive
+// on A's RX queues of the same number, and every queue's socket delivers.
+func TestLinkQueues(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1, Queues: 2})
+	l := openLink(t, b, Config{})
+	if q := l.Interfaces()[b.Paths[0].DevA]; q != 2 {
+		t.Fatalf("bound %d queues, want the veth's 2 (ethtool channels)", q)
+	}
+	p := b.Paths[0]
+	var ln net.Listener
+	b.Do(b.NSB, func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(p.B4, 7001).String())
+		return err
+	})
+	defer ln.Close()
+	for i := range 32 {
+		local := netip.AddrPortFrom(p.A4, uint16(61100+i))
+		handshake(t, l, local, netip.AddrPortFrom(p.B4, 7001))
+	}
+	ss := l.SocketStats()
+	if len(ss) != 2 || ss[0].RxDescs == 0 || ss[1].RxDescs == 0 || ss[0].RxDescs+ss[1].RxDescs != 32 {
+		t.Errorf("32 SYN/ACKs over the queues: %+v", ss)
 	}
 }
 

@@ -73,8 +73,9 @@ type route struct {
 	retry time.Time
 }
 
-// resolverStats counts the resolver's work (set-up and control path only).
-type resolverStats struct {
+// ResolverStats counts the route and neighbour resolver's work (control
+// path only: none of it happens per packet in steady state).
+type ResolverStats struct {
 	RouteLookups  uint64 // RTM_GETROUTE requests
 	NeighLookups  uint64 // RTM_GETNEIGH requests
 	NeighRequests uint64 // RTM_NEWNEIGH NTF_USE requests
@@ -98,7 +99,7 @@ type resolver struct {
 	last4    uint64
 	last4r   *route
 	lastPass time.Time
-	stats    resolverStats
+	stats    ResolverStats
 
 	// send hands packets whose neighbour was resolved to the Link;
 	// drop gives back those whose neighbour failed.

@@ -57,8 +57,12 @@ type Config struct {
 	// and TCP headers.
 	MSS int
 
-	// BusyPoll makes the shard spin instead of sleeping when idle.
+	// BusyPoll makes the shard spin instead of sleeping when idle (and
+	// locks it to its OS thread).
 	BusyPoll bool
+	// LockOSThread locks the shard goroutine to its OS thread, for CPU
+	// pinning; it makes each wake-up of the shard an OS thread switch.
+	LockOSThread bool
 	// Backlog bounds the established connections a listener holds for
 	// Accept; default 128.
 	Backlog int
@@ -129,7 +133,7 @@ func NewStack(cfg Config) (*Stack, error) {
 			return nil, fmt.Errorf("mpxdp: Config.Addrs has %v, which the Link does not carry (it has %v)", a, l.Addrs())
 		}
 	}
-	shard, err := dataplane.New(dataplane.Config{Link: l, Engine: ec, BusyPoll: cfg.BusyPoll})
+	shard, err := dataplane.New(dataplane.Config{Link: l, Engine: ec, BusyPoll: cfg.BusyPoll, LockOSThread: cfg.LockOSThread})
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("mpxdp: %w", err)

@@ -251,6 +251,13 @@ func (c *Conn) failLocked(err error) {
 // closes.
 func (c *Conn) serve() {
 	c.mu.Lock()
+	if c.s.down {
+		// The shard is stopping: what is posted ends with net.ErrClosed
+		// (the engine's connections were aborted).
+		c.failLocked(net.ErrClosed)
+		c.mu.Unlock()
+		return
+	}
 	if c.rwait {
 		n, err := c.ec.Read(c.rbuf)
 		if n > 0 || err != nil {
@@ -308,13 +315,6 @@ func (c *Conn) engineClosed(err error) {
 	c.mu.Lock()
 	c.gone, c.goneErr = true, err
 	c.mu.Unlock()
-	if c.s.down {
-		// The shard is stopping: blocked calls see net.ErrClosed.
-		c.mu.Lock()
-		c.failLocked(net.ErrClosed)
-		c.mu.Unlock()
-		return
-	}
 	c.serve()
 }
 

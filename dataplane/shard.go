@@ -32,6 +32,11 @@ type Config struct {
 	BusyPoll bool
 	// Batch is the most packets per Receive and per Transmit; default 64.
 	Batch int
+	// LockOSThread locks the shard goroutine to its OS thread (for CPU
+	// pinning). BusyPoll implies it. Off by default: waking a locked
+	// goroutine costs an OS thread switch, 25–70 µs per hand-over against
+	// 0.4–3 µs unlocked (BenchmarkHandOff, docs/api.md).
+	LockOSThread bool
 }
 
 // SourceChooser is implemented by Links that know which local address
@@ -71,6 +76,7 @@ type Shard struct {
 	ep    *mptcp.Endpoint
 	start time.Time
 	busy  bool // BusyPoll
+	lock  bool // LockOSThread
 	lo    uint16
 	hi    uint16 // the engine's ephemeral port range
 
@@ -153,7 +159,7 @@ func newShard(cfg Config) (*Shard, error) {
 		batch = 64
 	}
 	s := &Shard{
-		link: l, ep: ep, start: time.Now(), busy: cfg.BusyPoll,
+		link: l, ep: ep, start: time.Now(), busy: cfg.BusyPoll, lock: cfg.LockOSThread || cfg.BusyPoll,
 		lo: ec.EphemeralPorts[0], hi: ec.EphemeralPorts[1],
 		rx: make([][]byte, batch), tx: make([][]byte, batch), lens: make([]int, 0, batch),
 		conns: map[*mptcp.Conn]*Conn{}, listeners: map[uint16]*Listener{},
@@ -189,8 +195,10 @@ func (s *Shard) Link() link.Link { return s.link }
 func (s *Shard) now() time.Duration { return time.Since(s.start) }
 
 func (s *Shard) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if s.lock {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	defer close(s.done)
 	for {
 		more, stalled := s.step()
@@ -513,6 +521,9 @@ func (s *Shard) source(dst netip.Addr) netip.Addr {
 func (s *Shard) Dial(ctx context.Context, local, remote netip.AddrPort) (*Conn, error) {
 	if !remote.Addr().IsValid() || remote.Port() == 0 {
 		return nil, fmt.Errorf("dataplane: cannot dial %v", remote)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	c := newConn(s)
 	c.dialDone = make(chan error, 1)

@@ -293,6 +293,9 @@ func TestDialErrors(t *testing.T) {
 	if _, err := sa.Dial("tcp6", "10.0.1.2:80"); err == nil {
 		t.Error("tcp6 with an IPv4 address accepted")
 	}
+	if _, err := sa.Dial("tcp", "10.0.2.1:80"); !errors.Is(err, mpxdp.ErrLoopback) {
+		t.Errorf("dial to an own address: %v", err)
+	}
 	// 10.9.9.9 is on no path: the SYNs are dropped (no route), and the
 	// context ends the dial.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -28,6 +28,10 @@ type SubflowInfo = mptcp.SubflowInfo
 // ConnStats counts what happened on a connection.
 type ConnStats = mptcp.ConnStats
 
+// ErrLoopback is the error of a Dial to one of the stack's own
+// addresses: a Stack has no loopback path to itself.
+var ErrLoopback = errors.New("mpxdp: cannot dial the stack's own address (no loopback)")
+
 // connError is an engine error with the errno a kernel socket would give
 // in its place, so that callers can test either.
 type connError struct {

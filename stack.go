@@ -230,6 +230,9 @@ func (s *Stack) DialAddrPort(ctx context.Context, local, remote netip.AddrPort) 
 }
 
 func (s *Stack) dial(ctx context.Context, network string, local, remote netip.AddrPort) (*Conn, error) {
+	if slices.Contains(s.addrs, remote.Addr()) {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: tcpAddr(local), Addr: tcpAddr(remote), Err: ErrLoopback}
+	}
 	if la := local.Addr(); la.IsValid() && !la.IsUnspecified() && !slices.Contains(s.addrs, la) {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: tcpAddr(local), Addr: tcpAddr(remote),
 			Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}

@@ -10,8 +10,10 @@
 //     side B 10.0.{i+1}.2, unless the Path names its own addresses. A
 //     packet leaves on the path whose local address is its source, as a
 //     host with one address per interface does (dataplane/sim routes the
-//     same way); a packet whose source is no local address is dropped and
-//     counted (link.Stats.NoRoute).
+//     same way), so a subflow from path 1's address to path 2's peer
+//     address crosses path 1. A packet whose source is no local address,
+//     or whose destination is no address of the other side, is dropped
+//     and counted (link.Stats.NoRoute).
 //   - Real time. Delays, serialisation at the path's rate and queueing
 //     follow the monotonic clock; Wait sleeps until the next packet is due,
 //     Wake is called, or the timeout passes.

@@ -424,34 +424,45 @@ func (l *Link) Transmit(lens []int) {
 	l.txHeld = l.txHeld[:0]
 }
 
-// route returns the direction whose local address is the packet's source.
+// route returns the direction whose local address is the packet's
+// source, if its destination is one of the other side's addresses.
 func (l *Link) route(pkt []byte) *direction {
-	src, ok := sourceAddr(pkt)
+	src, dst, ok := addrs(pkt)
 	if !ok {
 		return nil
 	}
+	var out *direction
 	for _, d := range l.out {
 		if d.local == src {
-			return d
+			out = d
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	for _, a := range l.peer.addrs {
+		if a == dst {
+			return out
 		}
 	}
 	return nil
 }
 
-func sourceAddr(pkt []byte) (netip.Addr, bool) {
+// addrs returns an IP packet's source and destination.
+func addrs(pkt []byte) (src, dst netip.Addr, ok bool) {
 	if len(pkt) < 20 {
-		return netip.Addr{}, false
+		return src, dst, false
 	}
 	switch pkt[0] >> 4 {
 	case 4:
-		return netip.AddrFrom4([4]byte(pkt[12:16])), true
+		return netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20])), true
 	case 6:
 		if len(pkt) < 40 {
-			return netip.Addr{}, false
+			return src, dst, false
 		}
-		return netip.AddrFrom16([16]byte(pkt[8:24])), true
+		return netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40])), true
 	}
-	return netip.Addr{}, false
+	return src, dst, false
 }
 
 // admit applies the direction's queue, rate, loss and reordering to a

@@ -92,10 +92,12 @@ func TestAddressingAndRouting(t *testing.T) {
 	if ps := a.PathStats(0); ps.Packets != 0 {
 		t.Errorf("path 0 carried %d packets", ps.Packets)
 	}
-	// Unknown source: dropped and counted; too big: dropped.
+	// Unknown source or destination: dropped and counted; too big:
+	// dropped.
 	send(t, a, 2, 100, netip.MustParseAddr("192.0.2.1"), b.Addrs()[0], 0)
+	send(t, a, 1, 100, a.Addrs()[0], a.Addrs()[1], 0)
 	send(t, a, 1, 1501, a.Addrs()[0], b.Addrs()[0], 0)
-	if st := a.Stats(); st.NoRoute != 2 || st.TxDropped != 1 || st.TxPackets != 5 {
+	if st := a.Stats(); st.NoRoute != 3 || st.TxDropped != 1 || st.TxPackets != 5 {
 		t.Errorf("stats %+v", st)
 	}
 	if st := b.Stats(); st.RxPackets != 5 || st.RxBytes != 500 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -548,4 +549,71 @@ func runtimeGoroutines() int {
 		}
 	}
 	return n
+}
+
+// TestPlainTCPPeers: a stack with MPTCP disabled on either side; the
+// connection works as TCP, reports MPTCP() false, and the MPTCP client
+// says why it fell back.
+func TestPlainTCPPeers(t *testing.T) {
+	for _, plainServer := range []bool{true, false} {
+		t.Run(fmt.Sprintf("plainServer=%v", plainServer), func(t *testing.T) {
+			ca, cb := mpxdp.Config{DisableMPTCP: !plainServer}, mpxdp.Config{DisableMPTCP: plainServer}
+			sa, sb := pipePair(t, twoPaths(), ca, cb)
+			c, s := connected(t, sa, sb)
+			data := randomBytes(11, 512<<10)
+			go sendAndHash(c, data)
+			sum, n, err := readAndHash(s)
+			if err != nil || n != int64(len(data)) || sum != sha256.Sum256(data) {
+				t.Fatalf("read %d bytes, %v", n, err)
+			}
+			if c.MPTCP() || s.MPTCP() {
+				t.Errorf("MPTCP() = %v, %v with a plain TCP peer", c.MPTCP(), s.MPTCP())
+			}
+			if sf, _ := c.Subflows(); len(sf) != 1 {
+				t.Errorf("%d subflows", len(sf))
+			}
+			if plainServer && c.Fallback() == nil {
+				t.Error("the MPTCP client does not say why it fell back")
+			}
+		})
+	}
+}
+
+// TestIPv6: a pipe with IPv6 addresses (MSS 1440 at MTU 1500).
+func TestIPv6(t *testing.T) {
+	pc := pipe.Config{Paths: []pipe.Path{
+		{A: netip.MustParseAddr("fd00:1::1"), B: netip.MustParseAddr("fd00:1::2")},
+		{A: netip.MustParseAddr("fd00:2::1"), B: netip.MustParseAddr("fd00:2::2")},
+	}}
+	sa, sb := pipePair(t, pc, mpxdp.Config{}, mpxdp.Config{})
+	ln, err := sb.Listen("tcp6", ":5001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		s, err := ln.Accept()
+		if err == nil {
+			io.Copy(s, s)
+			s.Close()
+		}
+	}()
+	c, err := sa.Dial("tcp6", "[fd00:1::2]:5001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := randomBytes(12, 1<<20)
+	go sendAndHash(c, data)
+	sum, n, err := readAndHash(c)
+	if err != nil || n != int64(len(data)) || sum != sha256.Sum256(data) {
+		t.Fatalf("echo of %d bytes: %d, %v", len(data), n, err)
+	}
+	if la := c.LocalAddr().(*net.TCPAddr); la.IP.String() != "fd00:1::1" {
+		t.Errorf("local address %v", la)
+	}
+	sf, _ := c.Subflows()
+	if len(sf) != 4 {
+		t.Errorf("%d subflows, want 4 (full mesh of 2×2)", len(sf))
+	}
 }

@@ -132,9 +132,19 @@ func (c *Conn) Stats() (ConnStats, error) {
 	return st, nil
 }
 
-// Fallback returns why the connection fell back to plain TCP, or nil while
-// it speaks MPTCP.
+// Fallback returns why the connection fell back to plain TCP after
+// negotiating MPTCP, or nil.
 func (c *Conn) Fallback() *FallbackError { return c.c.Fallback() }
+
+// MPTCP reports whether the connection speaks MPTCP: false for a peer
+// that answered as plain TCP and after a fallback.
+func (c *Conn) MPTCP() bool {
+	var mp bool
+	if c.c.Engine(func(ec *mptcp.Conn) { mp = ec.MPTCP() }) != nil {
+		return false
+	}
+	return mp
+}
 
 // Engine runs f on the stack's shard with the engine's connection, for
 // path management (OpenSubflow, CloseSubflow, ResetSubflow, SetBackup,

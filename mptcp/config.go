@@ -61,6 +61,10 @@ type Config struct {
 	// ip_local_port_range (32768–60999), so that a kernel sharing the
 	// addresses never picks the same ports.
 	EphemeralPorts [2]uint16
+	// MaxSynBacklog bounds the half-open connections of the listeners
+	// (Linux tcp_max_syn_backlog); SYNs beyond it are dropped and counted.
+	// Default 4096.
+	MaxSynBacklog int
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -96,6 +100,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.AddAddrTimeout == 0 {
 		cfg.AddAddrTimeout = 120 * time.Second
+	}
+	if cfg.MaxSynBacklog <= 0 {
+		cfg.MaxSynBacklog = 4096
 	}
 	if cfg.EphemeralPorts == [2]uint16{} {
 		cfg.EphemeralPorts = [2]uint16{61000, 65535}

@@ -166,12 +166,17 @@ func (c *Conn) ofoCapacity() int { return min(max(c.rcv.size/512, 64), 1<<16) }
 // checksums (or, on the third ACK and first data, when they were
 // negotiated: INTEROP B.3), C when the peer must not join our initial
 // address.
-func (c *Conn) mpcFlags(afterSYN bool) uint8 {
+func (c *Conn) mpcFlags(afterSYN bool) uint8 { return mpcFlags(&c.ep.cfg, afterSYN && c.csum) }
+
+// mpcFlags are the MP_CAPABLE flags: HMAC-SHA256, A when we want checksums
+// (or, after the SYN, when they were negotiated), C when peers must not
+// join our initial address.
+func mpcFlags(cfg *Config, csum bool) uint8 {
 	f := uint8(wire.MPCHMACSHA256)
-	if c.ep.cfg.Checksum || afterSYN && c.csum {
+	if cfg.Checksum || csum {
 		f |= wire.MPCChecksumRequired
 	}
-	if c.ep.cfg.DenyJoinInitial {
+	if cfg.DenyJoinInitial {
 		f |= wire.MPCDenyJoinID0
 	}
 	return f

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mpxdp/mpxdp/cksum"
+	"github.com/mpxdp/mpxdp/mptcp/cc"
 	"github.com/mpxdp/mpxdp/mptcp/tcp"
 	"github.com/mpxdp/mpxdp/mptcp/wire"
 )
@@ -44,6 +45,12 @@ type EndpointStats struct {
 	ResetsSent                           uint64
 	Accepted, PlainAccepted              uint64
 	JoinUnknownToken                     uint64
+	// Half-open connections: SYNs answered, SYNs dropped over
+	// MaxSynBacklog, requests reset by the peer or expired after
+	// synAckRetries, SYN/ACK retransmissions.
+	SynRequests, SynBacklogDrops         uint64
+	SynRequestsReset, SynRequestsExpired uint64
+	SynAckRetransmits                    uint64
 	Options                              wire.Counters
 }
 
@@ -90,7 +97,15 @@ type Endpoint struct {
 	rxGaps  [maxGaps]ofo.Range
 	npieces int
 	scratch tcp.Scratch // shared by every subflow's TCP
-	Stats   EndpointStats
+	// Half-open passive connections (synreq.go).
+	requests  map[fourTuple]*synRequest
+	reqTokens map[uint32]*synRequest
+	reqTimers reqTimers
+	synAcks   []*synRequest // SYN/ACKs waiting for PollTransmit
+	synConn   tcp.Conn      // scratch connection that builds them
+	synOwner  synAckOwner
+	synCC     cc.Controller
+	Stats     EndpointStats
 }
 
 // NewEndpoint returns an endpoint.
@@ -100,11 +115,14 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 		return nil, err
 	}
 	ep := &Endpoint{
-		cfg:      cfg,
-		rng:      rand.New(cfg.Rand),
-		subflows: map[fourTuple]*subflow{},
-		tokens:   map[uint32]*Conn{},
-		listen:   map[uint16]bool{},
+		cfg:       cfg,
+		rng:       rand.New(cfg.Rand),
+		subflows:  map[fourTuple]*subflow{},
+		tokens:    map[uint32]*Conn{},
+		listen:    map[uint16]bool{},
+		requests:  map[fourTuple]*synRequest{},
+		reqTokens: map[uint32]*synRequest{},
+		synCC:     newSynCC(cfg),
 	}
 	ep.isn = tcp.NewISNGenerator(cfg.Rand)
 	// Ephemeral ports from a range the kernel does not use by default
@@ -156,7 +174,6 @@ func (ep *Endpoint) addrID(a netip.Addr) uint8 {
 
 // tokenInUse reports whether a token is taken: key generation retries
 // until it finds a free one, so tokens are locally unique (RFC 8684 §3.1).
-func (ep *Endpoint) tokenInUse(t uint32) bool { _, ok := ep.tokens[t]; return ok }
 
 // ErrNoKey is returned when no key with an unused token could be drawn.
 var ErrNoKey = errors.New("mptcp: could not draw a key with an unused token")
@@ -192,12 +209,17 @@ func (ep *Endpoint) newKey(c *Conn) error {
 	if !ok {
 		return ErrNoKey
 	}
+	ep.setKey(c, key, token, idsn)
+	return nil
+}
+
+// setKey gives the connection its key, and files its token.
+func (ep *Endpoint) setKey(c *Conn, key uint64, token uint32, idsn uint64) {
 	c.localKey, c.localToken, c.localIDSN = key, token, idsn
 	c.snd.start(c.localIDSN + 1)
 	c.una, c.sndNxt, c.sndMax = c.localIDSN+1, c.localIDSN+1, c.localIDSN+1
 	c.wndEnd = c.sndNxt
 	ep.tokens[token] = c
-	return nil
 }
 
 func (ep *Endpoint) addConn(c *Conn) {
@@ -271,17 +293,13 @@ func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
 		ep.Stats.BadChecksum++
 		return
 	}
-	flags := seg.TCP.Flags()
-	if flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN {
-		o := &seg.Options
-		if o.Has.Has(wire.OptMPJoinSYN) && !ep.cfg.DisableMPTCP {
-			ep.acceptJoin(now, seg, k)
-			return
-		}
-		if ep.listen[k.local.Port()] {
-			ep.accept(now, seg, k)
-			return
-		}
+	if seg.TCP.Flags()&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN {
+		ep.synReceived(now, seg, k)
+		return
+	}
+	if r := ep.requests[k]; r != nil {
+		ep.requestSegment(now, seg, r)
+		return
 	}
 	ep.Stats.NoConnection++
 	ep.reply(seg, 0, false)
@@ -305,57 +323,6 @@ func (ep *Endpoint) reply(seg *wire.Segment, reason uint8, mptcpRST bool) {
 	}
 }
 
-// accept answers a SYN to a listening port: MPTCP if it carries
-// MP_CAPABLE with version ≥ 1 (answered as v1), plain TCP otherwise (RFC
-// 8684 §3.1, INTEROP A.1).
-func (ep *Endpoint) accept(now time.Duration, seg *wire.Segment, k fourTuple) {
-	c := newConn(ep, false)
-	o := &seg.Options
-	if ep.cfg.DisableMPTCP || !o.Has.Has(wire.OptMPCapableSYN) {
-		c.plainTCP = true
-		c.snd.start(1)
-		c.una, c.sndNxt, c.sndMax = 1, 1, 1
-		c.sndFB = linearMap{off: 1, dsn: 1}
-		c.rcv.start(1, c.ofoCapacity())
-		c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: 1}, true
-		ep.Stats.PlainAccepted++
-	} else if err := ep.newKey(c); err != nil {
-		ep.reply(seg, RstNoResources, false)
-		return
-	} else {
-		c.csum = ep.cfg.Checksum || o.MPCapable.Flags&wire.MPCChecksumRequired != 0
-	}
-	sf := c.newSubflow(k.local, k.remote, true)
-	sf.localID = ep.addrID(k.local.Addr())
-	sf.tcp = tcp.Accept(now, c.tcpConfig(now), seg, ep.isn.ISN(now, k.local, k.remote), uint32(ep.rng.Uint64()), sf)
-	ep.addConn(c)
-	ep.addSubflow(sf)
-	ep.Stats.Accepted++
-	ep.emit(Event{Kind: EventAccepted, Conn: c})
-}
-
-// acceptJoin answers an MP_JOIN SYN: the token names the connection; an
-// unknown token gets a RST with reason 1 (INTEROP B.4). Limits are
-// checked at the third ACK, as Linux does.
-func (ep *Endpoint) acceptJoin(now time.Duration, seg *wire.Segment, k fourTuple) {
-	o := &seg.Options
-	c, ok := ep.tokens[o.MPJoin.Token]
-	if !ok || c.closed || c.plainTCP || c.fallback || c.client && false {
-		ep.Stats.JoinUnknownToken++
-		ep.reply(seg, RstMPTCPError, true)
-		return
-	}
-	sf := c.newSubflow(k.local, k.remote, false)
-	sf.join = true
-	sf.remoteNonce = o.MPJoin.Nonce
-	sf.remoteID = o.MPJoin.AddrID
-	sf.remoteBackup = o.MPJoin.Backup
-	sf.localNonce = uint32(ep.rng.Uint64())
-	sf.localID = ep.addrID(k.local.Addr())
-	sf.tcp = tcp.Accept(now, c.tcpConfig(now), seg, ep.isn.ISN(now, k.local, k.remote), uint32(ep.rng.Uint64()), sf)
-	ep.addSubflow(sf)
-}
-
 // PollTransmit writes the next packet to send into buf (which must hold
 // tcp.MaxHeaderLen plus the MSS) and returns its length; 0 means nothing
 // to send now.
@@ -366,6 +333,20 @@ func (ep *Endpoint) PollTransmit(now time.Duration, buf []byte) int {
 		ep.rst = ep.rst[:n-1]
 		ep.rstFree = append(ep.rstFree, p)
 		return copy(buf, p)
+	}
+	for len(ep.synAcks) > 0 {
+		r := ep.synAcks[0]
+		ep.synAcks[0] = nil
+		ep.synAcks = ep.synAcks[1:]
+		if len(ep.synAcks) == 0 {
+			ep.synAcks = ep.synAcks[:0:cap(ep.synAcks)]
+		}
+		r.queued = false
+		if !r.gone {
+			if n := ep.writeSynAck(now, r, buf); n > 0 {
+				return n
+			}
+		}
 	}
 	for len(ep.dirty) > 0 {
 		c := ep.dirty[len(ep.dirty)-1]
@@ -423,18 +404,23 @@ func (ep *Endpoint) reap(c *Conn) {
 
 // NextTimeout returns when HandleTimeout is next due.
 func (ep *Endpoint) NextTimeout() (time.Duration, bool) {
+	at, ok := ep.reqTimers.next()
 	for ep.timers.len() > 0 {
 		e := ep.timers.peek()
 		if e.gen == e.c.timerGen {
-			return e.at, true
+			if !ok || e.at < at {
+				at, ok = e.at, true
+			}
+			break
 		}
 		ep.timers.pop()
 	}
-	return 0, false
+	return at, ok
 }
 
 // HandleTimeout runs every timer due at now.
 func (ep *Endpoint) HandleTimeout(now time.Duration) {
+	ep.requestTimeouts(now)
 	for ep.timers.len() > 0 {
 		e := ep.timers.peek()
 		if e.gen != e.c.timerGen {

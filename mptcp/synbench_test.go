@@ -53,9 +53,8 @@ func establish(tb testing.TB, ep *mptcp.Endpoint, n int, buf []byte) {
 }
 
 // BenchmarkMPCapableSYN: the time from an MP_CAPABLE SYN to its SYN/ACK
-// (key and token generation, the connection's creation, the reply), with 0
-// to 100,000 connections already established on the endpoint. The token
-// table and the timer heap keep it flat.
+// (key and token generation, the request record, the reply), with 0 to
+// 100,000 connections already established on the endpoint.
 func BenchmarkMPCapableSYN(b *testing.B) {
 	for _, n := range []int{0, 1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("established=%d", n), func(b *testing.B) {
@@ -70,20 +69,23 @@ func BenchmarkMPCapableSYN(b *testing.B) {
 				b.Fatalf("%d connections, want %d", got, n)
 			}
 			// The SYNs of the timed loop come in rounds of 1,000; between
-			// rounds, untimed, their half-open connections are aborted, so
-			// that the endpoint holds n established connections and at most
-			// 1,000 half-open ones throughout.
+			// rounds, untimed, their clients reset the half-open
+			// connections, so that the endpoint holds n established
+			// connections and at most 1,000 half-open ones throughout.
 			const round = 1000
-			syns := make([][]byte, round)
+			syns, rsts := make([][]byte, round), make([][]byte, round)
 			for i := range syns {
 				syns[i] = synPacket(i)
+				rsts[i] = rstFor(syns[i])
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if i%round == 0 && i > 0 {
 					b.StopTimer()
-					abortBeyond(ep, n, buf)
+					for _, r := range rsts {
+						ep.HandleSegment(0, r)
+					}
 					b.StartTimer()
 				}
 				ep.HandleSegment(0, syns[i%round])
@@ -92,24 +94,25 @@ func BenchmarkMPCapableSYN(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			abortBeyond(ep, n, buf)
+			for _, r := range rsts {
+				ep.HandleSegment(0, r)
+			}
 			if got := len(ep.Conns()); got != n {
 				b.Fatalf("%d connections after the run, want %d", got, n)
+			}
+			if st := ep.Stats; st.SynRequests != st.Accepted+st.SynRequestsReset {
+				b.Fatalf("%d requests: %d accepted, %d reset", st.SynRequests, st.Accepted, st.SynRequestsReset)
 			}
 		})
 	}
 }
 
-// abortBeyond aborts the connections after the first n and lets the
-// endpoint forget them.
-func abortBeyond(ep *mptcp.Endpoint, n int, buf []byte) {
-	conns := ep.Conns()
-	extra := append([]*mptcp.Conn(nil), conns[min(n, len(conns)):]...)
-	for _, c := range extra {
-		c.Abort()
+// rstFor is the client's exact RST for the SYN's half-open connection.
+func rstFor(syn []byte) []byte {
+	var s wire.Segment
+	if err := wire.ParseSegment(syn, &s, nil); err != nil {
+		panic(err)
 	}
-	for ep.PollTransmit(0, buf) > 0 {
-	}
-	for _, ok := ep.PollEvent(); ok; _, ok = ep.PollEvent() {
-	}
+	return rawSegment(netip.AddrPortFrom(s.SrcAddr(), s.TCP.SrcPort()), netip.AddrPortFrom(s.DstAddr(), s.TCP.DstPort()),
+		wire.FlagRST, s.TCP.Seq()+1, 0, 0, nil, nil)
 }

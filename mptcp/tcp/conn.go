@@ -364,30 +364,93 @@ func Dial(now time.Duration, cfg Config, local, remote netip.AddrPort, iss Seq, 
 	return c
 }
 
+// SynParams is what a passive opener needs of a SYN: enough to answer it
+// and, later, to build the connection, so that a listener can keep a small
+// record per half-open connection instead of a Conn (as Linux keeps
+// request sockets until the third ACK).
+type SynParams struct {
+	IRS    Seq
+	Window uint16 // never scaled in a SYN (RFC 7323 §2.2)
+	MSS    uint16 // 0: the SYN had none
+	WScale int8   // -1: the SYN had none
+	SACK   bool
+	TS     bool
+	TSVal  uint32
+}
+
+// SynParamsOf extracts a SYN's parameters.
+func SynParamsOf(syn *wire.Segment) SynParams {
+	o := &syn.Options
+	p := SynParams{IRS: Seq(syn.TCP.Seq()), Window: syn.TCP.Window(), WScale: -1,
+		SACK: o.Has.Has(wire.OptSACKPermitted), TS: o.Has.Has(wire.OptTimestamps)}
+	if o.Has.Has(wire.OptMSS) {
+		p.MSS = o.MSS
+	}
+	if o.Has.Has(wire.OptWindowScale) {
+		p.WScale = int8(min(o.WindowScale, 14))
+	}
+	if p.TS {
+		p.TSVal = o.TSVal
+	}
+	return p
+}
+
 // Accept starts a passive open from a received SYN (already checked by
 // the endpoint: checksum, no ACK, a listener). The SYN/ACK is sent at the
 // next PollTransmit.
 func Accept(now time.Duration, cfg Config, syn *wire.Segment, iss Seq, tsOffset uint32, owner Owner) *Conn {
 	local := netip.AddrPortFrom(syn.DstAddr(), syn.TCP.DstPort())
 	remote := netip.AddrPortFrom(syn.SrcAddr(), syn.TCP.SrcPort())
-	c := newConn(now, cfg, local, remote, iss, tsOffset, owner)
-	c.state = SynReceived
-	c.irs = Seq(syn.TCP.Seq())
-	c.rcvNxt = 1
-	c.negotiate(&syn.Options, true)
-	c.sndWnd = int(syn.TCP.Window()) // never scaled in a SYN (RFC 7323 §2.2)
-	c.maxSndWnd = c.sndWnd
-	c.sndWl1, c.sndWl2 = c.irs, 0
-	if c.tsOK {
-		c.tsRecent = syn.Options.TSVal
-	}
-	c.synPending = true
+	return AcceptParams(now, cfg, local, remote, SynParamsOf(syn), iss, tsOffset, owner)
+}
+
+// AcceptParams is Accept from a SYN's parameters.
+func AcceptParams(now time.Duration, cfg Config, local, remote netip.AddrPort, p SynParams, iss Seq, tsOffset uint32, owner Owner) *Conn {
+	c := new(Conn)
+	AcceptInto(c, now, cfg, local, remote, p, iss, tsOffset, owner)
 	return c
 }
 
+// AcceptInto is AcceptParams into c, whatever c held before: a listener
+// builds the SYN/ACKs of its half-open connections in one scratch Conn.
+func AcceptInto(c *Conn, now time.Duration, cfg Config, local, remote netip.AddrPort, p SynParams, iss Seq, tsOffset uint32, owner Owner) {
+	initConn(c, now, cfg, local, remote, iss, tsOffset, owner)
+	c.state = SynReceived
+	c.irs = p.IRS
+	c.rcvNxt = 1
+	c.negotiateParams(p)
+	c.sndWnd = int(p.Window)
+	c.maxSndWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = c.irs, 0
+	if c.tsOK {
+		c.tsRecent = p.TSVal
+	}
+	c.synPending = true
+}
+
+// SynAckSent tells a connection from AcceptParams that its SYN/ACK already
+// left, first at sentAt (retransmitted: it was sent again since, so the
+// handshake gives no RTT sample, RFC 6298 §3): no SYN/ACK is sent now.
+func (c *Conn) SynAckSent(now, sentAt time.Duration, retransmitted bool) {
+	c.synPending = false
+	c.sndMax, c.sndNxt = 1, 1
+	// What sending it would have recorded: the window it offered (never
+	// scaled in a SYN) and the acknowledgment it carried.
+	c.rcvAdv = max(c.rcvAdv, c.rcvNxt+uint64(min(c.announceableWindow(), 0xffff)))
+	c.lastAckSent = c.rcvNxt
+	c.rttTiming, c.rttOff, c.rttStart = !retransmitted, 1, sentAt
+	c.arm(timerRetransmit, now+c.rtt.current())
+}
+
 func newConn(now time.Duration, cfg Config, local, remote netip.AddrPort, iss Seq, tsOffset uint32, owner Owner) *Conn {
+	c := new(Conn)
+	initConn(c, now, cfg, local, remote, iss, tsOffset, owner)
+	return c
+}
+
+func initConn(c *Conn, now time.Duration, cfg Config, local, remote netip.AddrPort, iss Seq, tsOffset uint32, owner Owner) {
 	cfg = cfg.withDefaults()
-	c := &Conn{cfg: cfg, owner: owner, local: local, remote: remote, iss: iss, tsOffset: tsOffset}
+	*c = Conn{cfg: cfg, owner: owner, local: local, remote: remote, iss: iss, tsOffset: tsOffset}
 	c.cc = cfg.CC
 	if c.cc == nil {
 		c.cc = cc.NewReno(cfg.MSS)
@@ -402,7 +465,6 @@ func newConn(now time.Duration, cfg Config, local, remote netip.AddrPort, iss Se
 	if c.scratch == nil {
 		c.scratch = new(Scratch)
 	}
-	return c
 }
 
 // defaultPeerMSS is the MSS assumed when the peer sends none (RFC 9293
@@ -416,20 +478,30 @@ func defaultPeerMSS(a netip.Addr) int {
 
 // negotiate applies the SYN options of the peer (RFC 7323 §2.2, RFC 2018
 // §2: window scaling, timestamps and SACK need both sides' SYN).
-func (c *Conn) negotiate(o *wire.Options, passive bool) {
-	if o.Has.Has(wire.OptMSS) && o.MSS > 0 {
-		c.peerMSS = int(o.MSS)
+func (c *Conn) negotiate(o *wire.Options) {
+	p := SynParams{WScale: -1, SACK: o.Has.Has(wire.OptSACKPermitted), TS: o.Has.Has(wire.OptTimestamps)}
+	if o.Has.Has(wire.OptMSS) {
+		p.MSS = o.MSS
+	}
+	if o.Has.Has(wire.OptWindowScale) {
+		p.WScale = int8(min(o.WindowScale, 14))
+	}
+	c.negotiateParams(p)
+}
+
+func (c *Conn) negotiateParams(p SynParams) {
+	if p.MSS > 0 {
+		c.peerMSS = int(p.MSS)
 	}
 	c.sndMSS = max(min(c.cfg.MSS, c.peerMSS), 64)
-	c.sackOK = !c.cfg.NoSACK && o.Has.Has(wire.OptSACKPermitted)
-	c.tsOK = !c.cfg.NoTimestamps && o.Has.Has(wire.OptTimestamps)
-	c.wsOK = !c.cfg.NoWindowScale && o.Has.Has(wire.OptWindowScale)
+	c.sackOK = !c.cfg.NoSACK && p.SACK
+	c.tsOK = !c.cfg.NoTimestamps && p.TS
+	c.wsOK = !c.cfg.NoWindowScale && p.WScale >= 0
 	if c.wsOK {
-		c.sndShift = min(o.WindowScale, 14)
+		c.sndShift = uint8(p.WScale)
 		c.rcvShift = windowShift(c.cfg.MaxWindow)
 	}
 	c.cc.SetMSS(c.sndMSS)
-	_ = passive
 }
 
 // State returns the connection state.

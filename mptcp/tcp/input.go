@@ -595,7 +595,7 @@ func (c *Conn) handleSynSent(now time.Duration, seg *wire.Segment) {
 	}
 	c.irs = Seq(t.Seq())
 	c.rcvNxt = 1
-	c.negotiate(&seg.Options, false)
+	c.negotiate(&seg.Options)
 	if c.tsOK {
 		c.tsRecent = seg.Options.TSVal
 	}

@@ -325,3 +325,46 @@ func TestReceiveWindowRightEdgeNeverShrinks(t *testing.T) {
 	}
 	t.Logf("%d segments checked on %d subflows", checked, len(shift))
 }
+
+// TestAddAddrAcceptLimit: a client accepts at most MaxAddAddrAccepted
+// announced addresses (Linux add_addr_accepted) and joins only those;
+// every announcement is still echoed, so the server stops repeating it.
+func TestAddAddrAcceptLimit(t *testing.T) {
+	sent := 0
+	p := path(20e6, 5*time.Millisecond)
+	p0 := p
+	p0.Middlebox = &mbox.Drop{Select: mbox.Selector{Where: func(_ time.Duration, dir mbox.Direction, seg *wire.Segment) bool {
+		if dir == mbox.Reverse && seg.Options.Has.Has(wire.OptAddAddr) && !seg.Options.AddAddr.Echo {
+			sent++
+		}
+		return false
+	}}}
+	bed, err := mptcptest.NewBed(38, []sim.Path{p0, p, p},
+		mptcp.Config{PathManager: "fullmesh", MaxAddAddrAccepted: 1}, mptcp.Config{PathManager: "manual"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bed.Topo.AddrsB
+	tr := mptcptest.NewTransfer(bed, 38, 8<<20, 0)
+	bed.Sim.At(100*time.Millisecond, func() {
+		for id := uint8(1); id <= 2; id++ {
+			if err := tr.Sc.Announce(bed.Sim.Now(), id, netip.AddrPortFrom(b[id], 0)); err != nil {
+				t.Error(err)
+			}
+		}
+		bed.Topo.B.Wake()
+	})
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	remotes := map[netip.Addr]int{}
+	for _, sf := range tr.Cc.Subflows() {
+		remotes[sf.Remote.Addr()]++
+	}
+	if remotes[b[1]] == 0 || remotes[b[2]] != 0 {
+		t.Errorf("subflows by remote address %v: want joins to the first announced address only", remotes)
+	}
+	if sent != 2 {
+		t.Errorf("ADD_ADDR sent %d times for two announcements: the ignored one was not echoed", sent)
+	}
+}

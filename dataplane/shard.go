@@ -620,7 +620,7 @@ func (s *Shard) freePort() uint16 {
 }
 
 // accepted registers a connection a listener accepted; it reaches the
-// accept queue once established.
+// accept queue once established (EventEstablished follows EventAccepted).
 func (s *Shard) accepted(ec *mptcp.Conn) {
 	sf := ec.Subflows()
 	if len(sf) == 0 {
@@ -637,4 +637,7 @@ func (s *Shard) accepted(ec *mptcp.Conn) {
 	c.ln = l
 	c.local, c.remote = sf[0].Local, sf[0].Remote
 	s.conns[ec] = c
+	if ec.Established() {
+		c.established() // the engine may report the accept with the third ACK
+	}
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/mpxdp/mpxdp/dataplane/pipe"
 )
 
-// Engine behaviours the runtime exposes and the engine (package mptcp,
-// owned elsewhere) has yet to fix. Each test fails today; they run only
-// with MPXDP_ENGINE_BUGS=1 so that main stays green.
+// Engine behaviours that only a batching runtime exposes. Tests of bugs
+// the engine (package mptcp) has yet to fix are skipped unless
+// MPXDP_ENGINE_BUGS=1, so that main stays green; the others guard fixes.
 func skipKnownEngineBug(t *testing.T, why string) {
 	t.Helper()
 	if os.Getenv("MPXDP_ENGINE_BUGS") == "" {
@@ -23,14 +23,10 @@ func skipKnownEngineBug(t *testing.T, why string) {
 // TestSlowStartWithStretchACKs: the shard hands the engine a batch of
 // received segments and polls once, so a receiver answers a window of
 // segments with one ACK (as Linux does with GRO). The sender's subflow
-// must still grow its congestion window. Today it stays at the initial
-// ten segments: the connection hands a subflow whole segments of
-// (MSS − DSS option) bytes, so a window-full leaves cwnd − pipe smaller
-// than a segment, sendData finds no data (avail == 0) and marks the
-// subflow app-limited, and every ACK then skips the increase
-// (mptcp/tcp/output.go).
+// must still grow its congestion window. (It stayed at ten segments while
+// a subflow with less than a segment of window free counted as
+// application-limited; fixed in 8eeab25.)
 func TestSlowStartWithStretchACKs(t *testing.T) {
-	skipKnownEngineBug(t, "cwnd never grows when the window is acknowledged in one ACK")
 	sa, sb := newPair(t, pipe.Config{Paths: []pipe.Path{{Forward: pipe.Impairment{Delay: 2 * time.Millisecond}}}},
 		dataplane.Config{}, dataplane.Config{})
 	c, s := streamPair(t, sa, sb)
@@ -51,13 +47,10 @@ func TestSlowStartWithStretchACKs(t *testing.T) {
 }
 
 // TestNoResetAfterOrderlyClose: after both sides close in order, neither
-// sends a RST. Today the application's last Read (after the peer's
-// DATA_FIN) opens the receive window, tcp.Conn.WindowOpened sets ackNow
-// even in TIME-WAIT (or CLOSING, LAST-ACK), and the duplicate ACK reaches a
-// peer whose subflow is already closed and reaped, which answers with a
-// RST (seen in about half of the rounds).
+// sends a RST. (The application's last Read after the peer's DATA_FIN
+// opened the window, and the window update from TIME-WAIT drew a RST from
+// the closed peer in about half of the rounds; fixed in 8eeab25.)
 func TestNoResetAfterOrderlyClose(t *testing.T) {
-	skipKnownEngineBug(t, "window updates from TIME-WAIT subflows draw RSTs")
 	for round := 0; round < 10; round++ {
 		sa, sb := newPair(t, pipe.Config{Paths: make([]pipe.Path, 2)}, dataplane.Config{}, dataplane.Config{})
 		c, s := streamPair(t, sa, sb)

@@ -617,3 +617,25 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("%d subflows, want 4 (full mesh of 2×2)", len(sf))
 	}
 }
+
+// TestSetupErrors: a Config without a network, with an address the Link
+// does not carry, or with a NIC that does not exist says what is wrong.
+func TestSetupErrors(t *testing.T) {
+	if _, err := mpxdp.NewStack(mpxdp.Config{}); err == nil || !strings.Contains(err.Error(), "Link") {
+		t.Errorf("no network: %v", err)
+	}
+	la, lb, err := pipe.New(pipe.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+	_, err = mpxdp.NewStack(mpxdp.Config{Link: la, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.7")}})
+	if err == nil || !strings.Contains(err.Error(), "192.0.2.7") {
+		t.Errorf("foreign address: %v", err)
+	}
+	_, err = mpxdp.NewStack(mpxdp.Config{Interfaces: []string{"mpxR-none0"}})
+	if err == nil || !strings.Contains(err.Error(), "mpxR-none0") {
+		t.Errorf("missing NIC: %v", err)
+	}
+	t.Logf("missing NIC: %v", err)
+}

@@ -639,3 +639,49 @@ func TestSetupErrors(t *testing.T) {
 	}
 	t.Logf("missing NIC: %v", err)
 }
+
+// TestBacklogOverflow: with a backlog of 2 and nobody accepting, the
+// third and fourth connections are reset once established (and counted);
+// the first two are accepted later and work.
+func TestBacklogOverflow(t *testing.T) {
+	sa, sb := pipePair(t, twoPaths(), mpxdp.Config{}, mpxdp.Config{Backlog: 2})
+	ln, err := sb.Listen("tcp", ":5003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []*mpxdp.Conn
+	for i := 0; i < 4; i++ {
+		c, err := sa.Dial("tcp", "10.0.1.2:5003")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	waitFor(t, "the overflow to be counted", func() bool { return sb.Stats().AcceptOverflows == 2 })
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		reset := errors.Is(err, syscall.ECONNRESET)
+		if reset != (i >= 2) {
+			t.Errorf("conn %d: Read %v", i, err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		s, err := ln.AcceptConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	for i := 0; i < 2; i++ {
+		conns[i].SetReadDeadline(time.Time{})
+		if b, err := io.ReadAll(conns[i]); err != nil || len(b) != 1 {
+			t.Errorf("conn %d after Accept: %v, %v", i, b, err)
+		}
+	}
+}

@@ -448,7 +448,11 @@ func TestImpairedMultipath(t *testing.T) {
 		t.Run(cc, func(t *testing.T) {
 			sa, sb := pipePair(t, pc, mpxdp.Config{CongestionControl: cc}, mpxdp.Config{CongestionControl: cc})
 			c, s := connected(t, sa, sb)
-			up, down := randomBytes(8, 4<<20), randomBytes(9, 4<<20)
+			size := 4 << 20
+			if testing.Short() {
+				size = 1 << 20 // the race detector's CI run
+			}
+			up, down := randomBytes(8, size), randomBytes(9, size)
 			errs := make(chan error, 2)
 			go func() { errs <- sendAndHash(c, up) }()
 			go func() { errs <- sendAndHash(s, down) }()

@@ -58,7 +58,11 @@ func TestTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, down := randomBytes(1, 8<<20), randomBytes(2, 8<<20)
+	size := 8 << 20
+	if testing.Short() {
+		size = 2 << 20 // the race detector's CI run
+	}
+	up, down := randomBytes(1, size), randomBytes(2, size)
 	type result struct {
 		got []byte
 		err error

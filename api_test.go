@@ -151,7 +151,7 @@ func TestDeadlines(t *testing.T) {
 
 	// A deadline extended while Read is blocked: the Read sees the new
 	// one, and data arriving before it completes the Read.
-	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	done := make(chan error, 1)
 	go func() {
 		n, err := c.Read(buf)
@@ -162,20 +162,20 @@ func TestDeadlines(t *testing.T) {
 	}()
 	time.Sleep(5 * time.Millisecond)
 	c.SetReadDeadline(time.Now().Add(time.Hour))
-	time.Sleep(60 * time.Millisecond) // past the first deadline
+	time.Sleep(250 * time.Millisecond) // past the first deadline
 	s.Write([]byte("yz"))
 	if err := <-done; err != nil {
 		t.Fatalf("Read with an extended deadline: %v", err)
 	}
 	// A deadline cleared while Read is blocked never fires.
-	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	go func() {
 		_, err := c.Read(buf)
 		done <- err
 	}()
 	time.Sleep(5 * time.Millisecond)
 	c.SetReadDeadline(time.Time{})
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond)
 	s.Write([]byte("w"))
 	if err := <-done; err != nil {
 		t.Fatalf("Read with a cleared deadline: %v", err)
@@ -665,7 +665,11 @@ func TestBacklogOverflow(t *testing.T) {
 	}
 	waitFor(t, "the overflow to be counted", func() bool { return sb.Stats().AcceptOverflows == 2 })
 	for i, c := range conns {
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		wait := 100 * time.Millisecond // the first two time out
+		if i >= 2 {
+			wait = 5 * time.Second // the reset is on its way
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
 		_, err := c.Read(make([]byte, 1))
 		reset := errors.Is(err, syscall.ECONNRESET)
 		if reset != (i >= 2) {

@@ -139,16 +139,10 @@ func (r *sideRun) send(mc *meterConn, limit int64) {
 		}
 		p := payload[:n]
 		if buf != nil {
-			// A latency block: stamped when handed to the stack.
 			p = buf[:n]
-			if n >= stampLen {
-				binary.BigEndian.PutUint64(p[0:], uint64(monoNow()))
-				binary.BigEndian.PutUint64(p[8:], seq)
-			}
-			seq++
 		}
-		k, err := mc.c.Write(p)
-		mc.sent.Add(uint64(k))
+		_, err := r.writeBlock(mc, p, seq)
+		seq++
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				r.fail("connection %d: write after %d bytes: %v", mc.id, mc.sent.Load(), err)
@@ -164,27 +158,45 @@ func (r *sideRun) send(mc *meterConn, limit int64) {
 	}
 }
 
+// writeBlock writes one block; a latency block is stamped when handed to
+// the stack. It does not allocate.
+func (r *sideRun) writeBlock(mc *meterConn, p []byte, seq uint64) (int, error) {
+	if r.spec.Mode == modeLatency && len(p) >= stampLen {
+		binary.BigEndian.PutUint64(p[0:], uint64(monoNow()))
+		binary.BigEndian.PutUint64(p[8:], seq)
+	}
+	k, err := mc.c.Write(p)
+	mc.sent.Add(uint64(k))
+	return k, err
+}
+
+// readBlock reads what is there (bulk) or one whole block, whose delay it
+// records (latency). It does not allocate.
+func (r *sideRun) readBlock(mc *meterConn, buf []byte, h *hist) (int, error) {
+	if r.spec.Mode != modeLatency {
+		k, err := mc.c.Read(buf)
+		mc.recv.Add(uint64(k))
+		return k, err
+	}
+	block := r.spec.Block
+	k, err := io.ReadFull(mc.c, buf[:block])
+	mc.recv.Add(uint64(k))
+	if k == block {
+		sent := int64(binary.BigEndian.Uint64(buf[0:]))
+		h.Record(time.Duration(monoNow() - sent - r.offset))
+	}
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF // a last partial block (-n not a multiple of the block)
+	}
+	return k, err
+}
+
 func (r *sideRun) recv(mc *meterConn) {
 	lat := r.spec.Mode == modeLatency
-	block := r.spec.Block
-	buf := make([]byte, max(block, 256<<10))
+	buf := make([]byte, max(r.spec.Block, 256<<10))
 	var h hist
 	for {
-		var k int
-		var err error
-		if lat {
-			k, err = io.ReadFull(mc.c, buf[:block])
-			if k == block {
-				sent := int64(binary.BigEndian.Uint64(buf[0:]))
-				h.Record(time.Duration(monoNow() - sent - r.offset))
-			}
-			if err == io.ErrUnexpectedEOF {
-				err = io.EOF // a last partial block (-n not a multiple of the block)
-			}
-		} else {
-			k, err = mc.c.Read(buf)
-		}
-		mc.recv.Add(uint64(k))
+		_, err := r.readBlock(mc, buf, &h)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				r.fail("connection %d: read after %d bytes: %v", mc.id, mc.recv.Load(), err)

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The tests over the two-path veth bed of scripts/testbed.sh: kernel MPTCP
+// and mpxdp over AF_XDP, server and client in their own namespaces and
+// processes (this test binary acting as mpbench), as users run them. They
+// need root; CI runs them.
+
+func needBed(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, veth, XDP, AF_XDP); CI runs as root")
+	}
+	for _, tool := range []string{"ip", "ethtool", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			msg := fmt.Sprintf("needs %s in PATH (.ci/run installs it with apt-get)", tool)
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+}
+
+// newBed builds a bed named mpxB… and deletes it when the test ends.
+func newBed(t *testing.T) *bed {
+	t.Helper()
+	needBed(t)
+	script, err := findScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r [3]byte
+	rand.Read(r[:])
+	b := &bed{script: script, name: demoPrefix + hex.EncodeToString(r[:])}
+	b.nsa, b.nsb = b.name+"a", b.name+"b"
+	t.Cleanup(func() {
+		if err := b.down(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := b.up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// bedServer starts `mpbench server` in namespace B on port, stopped (by its
+// PID, with SIGINT) when the test ends.
+func bedServer(t *testing.T, b *bed, port int, args ...string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"server", "--netns", b.nsb, "-p", fmt.Sprint(port)}, args...)...)
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	var errs strings.Builder
+	exited := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "mpbench server: control port") {
+				ready <- true
+			}
+			errs.WriteString(sc.Text() + "\n")
+		}
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("server %v did not stop on SIGINT", args)
+		}
+		if t.Failed() {
+			t.Logf("server %v output:\n%s\n%s", args, out.String(), errs.String())
+		}
+	})
+	select {
+	case <-ready:
+	case <-exited:
+		t.Fatalf("server %v exited:\n%s", args, errs.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server %v not ready", args)
+	}
+}
+
+// bedClient runs `mpbench client --json` in namespace A and decodes the
+// report.
+func bedClient(t *testing.T, b *bed, port int, args ...string) *fullReport {
+	t.Helper()
+	all := append([]string{"client", "10.0.1.1", "--netns", b.nsa, "-p", fmt.Sprint(port), "--json"}, args...)
+	cmd := exec.Command(os.Args[0], all...)
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mpbench %s: %v\n%s\n%s", strings.Join(all, " "), err, out, stderr.String())
+	}
+	var r fullReport
+	if err := json.Unmarshal(out, &r); err != nil || r.Client == nil || r.ServerSide == nil {
+		t.Fatalf("mpbench %s: report: %v\n%s", strings.Join(all, " "), err, out)
+	}
+	return &r
+}
+
+// checkPaths checks that every connection of the sender is MPTCP with one
+// subflow per path, each carrying data.
+func checkPaths(t *testing.T, r *fullReport, what string) {
+	t.Helper()
+	snd := r.Client
+	if r.Spec.Reverse {
+		snd = r.ServerSide
+	}
+	for _, c := range snd.Conns {
+		// The client's address names the path: the server answers on the
+		// address it was reached at, path 1's, also over path 2.
+		paths := map[int]bool{}
+		for _, sf := range c.Subflows {
+			a := sf.Local
+			if snd.Role == "server" {
+				a = sf.Remote
+			}
+			if sf.BytesOut > 0 {
+				paths[pathOf(a)] = true
+			}
+		}
+		if !c.MPTCP || len(c.Subflows) != 2 || !paths[1] || !paths[2] {
+			t.Errorf("%s: connection %d: MPTCP %v, subflows %+v; want one per path, both used", what, c.ID, c.MPTCP, c.Subflows)
+		}
+	}
+}
+
+// TestBedClientServer runs the client and server commands across the bed:
+// kernel MPTCP and mpxdp over AF_XDP on both sides, bulk both ways, several
+// connections, latency and request/response.
+func TestBedClientServer(t *testing.T) {
+	b := newBed(t)
+	devs := func(side string) string { return b.name + side + "1," + b.name + side + "2" }
+	const kport, xport = 5300, 5400
+	bedServer(t, b, kport, "--stack", "kernel")
+	bedServer(t, b, xport, "--stack", "xdp", "--dev", devs("b"), "--pm", "manual")
+	kernel := []string{"--stack", "kernel", "--addr", "10.0.1.2"}
+	xdp := []string{"--stack", "xdp", "--dev", devs("a"), "--addr", "10.0.1.2,10.0.2.2"}
+
+	r := bedClient(t, b, kport, append(xdp, "-n", "32M", "-P", "2")...)
+	checkTotals(t, r, 32<<20)
+	checkPaths(t, r, "mpxdp -> kernel -P 2")
+	t.Logf("mpxdp -> kernel, 2 connections: %s", fmtRate(r.Summary.BitsPerSecond))
+
+	r = bedClient(t, b, xport, append(kernel, "-n", "32M", "-R")...)
+	checkTotals(t, r, 32<<20)
+	checkPaths(t, r, "kernel <- mpxdp -R")
+	t.Logf("kernel <- mpxdp: %s", fmtRate(r.Summary.BitsPerSecond))
+
+	r = bedClient(t, b, xport, append(xdp, "-n", "8M", "--latency")...)
+	checkTotals(t, r, 8<<20)
+	checkPaths(t, r, "mpxdp -> mpxdp --latency")
+	if l := r.ServerSide.Latency; l == nil || l.Count != 8<<20/latencyBlock || l.Min <= 0 || l.P99 < l.P50 {
+		t.Errorf("latency %+v", l)
+	}
+
+	for _, c := range []struct {
+		port int
+		args []string
+	}{{xport, kernel}, {kport, xdp}} {
+		r = bedClient(t, b, c.port, append(c.args, "--rr", "64K", "-P", "8", "-t", "1")...)
+		cl, s := r.Client, r.ServerSide
+		if cl.Requests == 0 || cl.RequestsFail != 0 || s.Requests != cl.Requests || cl.BytesReceived != cl.Requests*64<<10 {
+			t.Errorf("--rr %s -> %s: client %d requests (%d failed, %d bytes), server %d", cl.Stack, s.Stack,
+				cl.Requests, cl.RequestsFail, cl.BytesReceived, s.Requests)
+		}
+		t.Logf("--rr 64K, 8 clients, %s -> %s: %.0f requests/s", cl.Stack, s.Stack, cl.RequestsPerS)
+	}
+}
+
+// TestDemoBed runs the demo as users do (shorter rows): every row of the
+// matrix succeeds and the bed is gone afterwards.
+func TestDemoBed(t *testing.T) {
+	needBed(t)
+	code, out, errs := runCLI(t, context.Background(), "demo", "-t", "1")
+	t.Logf("\n%s", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, row := range []string{"kernel TCP, path 1", "kernel -> kernel", "mpxdp  -> kernel", "kernel -> mpxdp", "mpxdp  -> mpxdp"} {
+		if !strings.Contains(out, "\n"+row+" ") {
+			t.Errorf("no row %q", row)
+		}
+	}
+	if strings.Contains(out, "failed") || !strings.Contains(out, "removed") {
+		t.Error("a row failed, or the bed was not removed")
+	}
+	name := ""
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, demoPrefix) && len(f) == len(demoPrefix)+6 {
+			name = f
+		}
+	}
+	if name == "" {
+		t.Fatal("the output does not name the bed")
+	}
+	for _, ns := range []string{name + "a", name + "b"} {
+		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {
+			t.Errorf("namespace %s left behind", ns)
+		}
+	}
+}

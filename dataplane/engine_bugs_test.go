@@ -2,7 +2,6 @@ package dataplane_test
 
 import (
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -10,15 +9,8 @@ import (
 	"github.com/mpxdp/mpxdp/dataplane/pipe"
 )
 
-// Engine behaviours that only a batching runtime exposes. Tests of bugs
-// the engine (package mptcp) has yet to fix are skipped unless
-// MPXDP_ENGINE_BUGS=1, so that main stays green; the others guard fixes.
-func skipKnownEngineBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("MPXDP_ENGINE_BUGS") == "" {
-		t.Skip("known engine bug (set MPXDP_ENGINE_BUGS=1 to run): " + why)
-	}
-}
+// Engine behaviours that only a batching runtime exposes; each test guards
+// a fix.
 
 // TestSlowStartWithStretchACKs: the shard hands the engine a batch of
 // received segments and polls once, so a receiver answers a window of
@@ -73,24 +65,15 @@ func TestNoResetAfterOrderlyClose(t *testing.T) {
 	}
 }
 
-// TestMultipathNoSpuriousRTO: a bulk transfer over lossless in-memory
-// paths needs no retransmission timeout and no reinjection. Today, with
-// 2 or 4 paths (4 or 8 fullmesh subflows), whenever the reading
-// application lags, the sender overruns the connection-level receive
-// window: tcp.Conn.receiveWindowField keeps each subflow's announced edge
-// from moving left in that subflow's sequence space (rcvAdv − rcvNxt),
-// also with SharedWindow, where the peer reads the window relative to
-// the DATA_ACK; with several subflows the announced edge passes
-// read + RecvBuffer by up to ~14 KB. The receiver rightly refuses those
-// bytes (recvBuffer.copyIn: g.End > limit), neither ACKs nor SACKs them,
-// and only the 200 ms RTOs recover (16–54 RTOs and up to 2.3 MB
-// reinjected per 32 MiB). Skipping the two subflow-level adjustments under
-// SharedWindow (tried in a private copy) cut the refusals from 1198 to 18
-// and the RTOs from 32 to 0–3; the rest comes from rounding the scaled
-// window up (< 2^shift bytes past the buffer), which the receive buffer
-// would have to hold as slack.
+// TestMultipathNoSpuriousRTO: on lossless paths nothing is retransmitted
+// by timeout and nothing reinjected. (A receiver with several subflows
+// once offered more window, summed over them, than its buffer held, and
+// refused the excess until RTOs recovered it: each subflow kept its own
+// edge from moving back on top of the connection-level one, and the
+// scaled window's rounding up had no room in the buffer. Fixed in the
+// engine: the shared window is the owner's alone, and the receive ring
+// holds 16 KiB of slack.)
 func TestMultipathNoSpuriousRTO(t *testing.T) {
-	skipKnownEngineBug(t, "multipath receivers refuse in-window data; subflows stall until RTO")
 	for _, mtu := range []int{1500, 9000} {
 		for _, paths := range []int{2, 4} {
 			t.Run(fmt.Sprintf("mtu=%d/paths=%d", mtu, paths), func(t *testing.T) {

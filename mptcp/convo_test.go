@@ -186,9 +186,9 @@ func TestClientHandshakeAsLinux(t *testing.T) {
 // (INTEROP B.1, sf-1path.pcap: 0x0d).
 func TestServerHandshakeAsLinux(t *testing.T) {
 	p := newPeer(t, mptcp.Config{})
-	p.ep.Listen(peerAddr.Port())
+	p.ep.Listen(5001)
 	client := netip.MustParseAddrPort("10.0.1.9:40000")
-	server := peerAddr
+	server := netip.AddrPortFrom(ourAddr.Addr(), 5001)
 	o := &wire.Options{Has: wire.OptMSS | wire.OptSACKPermitted | wire.OptMPCapableSYN, MSS: 1460,
 		MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256}}
 	p.send(client, server, wire.FlagSYN, 100, 0, o, nil)
@@ -359,7 +359,7 @@ func TestJoinBadHMACIsReset(t *testing.T) {
 func TestJoinUnknownTokenIsReset(t *testing.T) {
 	p := newPeer(t, mptcp.Config{})
 	o := &wire.Options{Has: wire.OptMPJoinSYN, MPJoin: wire.MPJoin{Token: 42, Nonce: 7}}
-	p.send(netip.MustParseAddrPort("10.0.2.9:40000"), peerAddr, wire.FlagSYN, 1, 0, o, nil)
+	p.send(netip.MustParseAddrPort("10.0.2.9:40000"), netip.AddrPortFrom(ourAddr.Addr(), 5001), wire.FlagSYN, 1, 0, o, nil)
 	rst := p.recv()
 	if rst.TCP.Flags()&wire.FlagRST == 0 || rst.Options.TCPRST.Reason != 1 {
 		t.Fatalf("flags %#x %+v", rst.TCP.Flags(), rst.Options.TCPRST)

@@ -42,6 +42,7 @@ type Event struct {
 // EndpointStats counts what the endpoint handled itself.
 type EndpointStats struct {
 	Malformed, BadChecksum, NoConnection uint64
+	NotLocal                             uint64 // to an address not in LocalAddrs: dropped
 	ResetsSent                           uint64
 	Accepted, PlainAccepted              uint64
 	JoinUnknownToken                     uint64
@@ -159,6 +160,20 @@ func (ep *Endpoint) ephemeralPort() uint16 {
 		}
 	}
 	return ep.nextPort // all in use: the 4-tuple may still be unique
+}
+
+// isLocal reports whether a is one of the endpoint's addresses (any
+// address when LocalAddrs is empty).
+func (ep *Endpoint) isLocal(a netip.Addr) bool {
+	if len(ep.cfg.LocalAddrs) == 0 {
+		return true
+	}
+	for _, x := range ep.cfg.LocalAddrs {
+		if x == a {
+			return true
+		}
+	}
+	return false
 }
 
 // addrID returns the address ID of a local address: 0 for the first
@@ -291,6 +306,10 @@ func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
 	}
 	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
 		ep.Stats.BadChecksum++
+		return
+	}
+	if !ep.isLocal(k.local.Addr()) {
+		ep.Stats.NotLocal++ // not ours to answer, not even with a RST
 		return
 	}
 	if seg.TCP.Flags()&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN {

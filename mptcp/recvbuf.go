@@ -17,7 +17,8 @@ const maxGaps = 8
 // connection's DATA_ACK.
 type recvBuffer struct {
 	buf     []byte // allocated when the first byte arrives
-	size    int
+	size    int    // the capacity the window offers
+	ring    int    // len(buf): size plus windowSlack
 	base    uint64 // DSN of ring offset 0
 	read    uint64 // next DSN the application reads
 	next    uint64 // next in-order DSN: the DATA_ACK
@@ -32,7 +33,14 @@ type recvBuffer struct {
 	finSet bool
 }
 
-func newRecvBuffer(size int) recvBuffer { return recvBuffer{size: size} }
+// windowSlack is room beyond the offered capacity: a window scaled by 2^s
+// is announced rounded up (so that its right edge never moves back), which
+// can offer up to 2^s − 1 bytes more than the capacity, and s ≤ 14
+// (RFC 7323 §2.3). The ring holds them rather than refusing bytes the
+// peer was allowed to send.
+const windowSlack = 1 << 14
+
+func newRecvBuffer(size int) recvBuffer { return recvBuffer{size: size, ring: size + windowSlack} }
 
 // start sets the first expected DSN (the peer's IDSN+1).
 func (b *recvBuffer) start(dsn uint64, segments int) {
@@ -104,7 +112,7 @@ func (b *recvBuffer) window() int {
 	return int(b.edge - b.nxt())
 }
 
-func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.size)) }
+func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.ring)) }
 
 // copyIn copies data, whose first byte has data sequence number dsn, into
 // the bytes of the ring that are free (not yet received, inside the
@@ -113,7 +121,7 @@ func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.
 // data into too many pieces): they must not be acknowledged.
 func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool) {
 	end := dsn + uint64(len(data))
-	limit := b.read + uint64(b.size)
+	limit := b.read + uint64(b.ring)
 	var n int
 	if b.q == nil || b.q.Len() == 0 {
 		n = 0
@@ -150,7 +158,7 @@ func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool
 // store copies p to its place in the ring and returns its sum.
 func (b *recvBuffer) store(dsn uint64, p []byte) cksum.Partial {
 	if b.buf == nil {
-		b.buf = make([]byte, b.size)
+		b.buf = make([]byte, b.ring)
 	}
 	pos := b.pos(dsn)
 	first := min(len(p), len(b.buf)-pos)

@@ -9,7 +9,11 @@ import (
 	"github.com/mpxdp/mpxdp/mptcp/wire"
 )
 
-var synClient = netip.MustParseAddrPort("10.0.1.9:40000")
+var (
+	synClient = netip.MustParseAddrPort("10.0.1.9:40000")
+	// listenAddr is the endpoint's own address, where its listener is.
+	listenAddr = netip.AddrPortFrom(ourAddr.Addr(), 5001)
+)
 
 func mpcSYN() *wire.Options {
 	return &wire.Options{Has: wire.OptMSS | wire.OptSACKPermitted | wire.OptMPCapableSYN, MSS: 1460,
@@ -22,8 +26,8 @@ func mpcSYN() *wire.Options {
 // Linux's tcp_synack_retries of 5) and the request is then forgotten.
 func TestSynRequestRetransmitsAndExpires(t *testing.T) {
 	p := newPeer(t, mptcp.Config{})
-	p.ep.Listen(peerAddr.Port())
-	p.send(synClient, peerAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
+	p.ep.Listen(listenAddr.Port())
+	p.send(synClient, listenAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
 	first := p.recv()
 	if first.TCP.Flags() != wire.FlagSYN|wire.FlagACK || first.TCP.Ack() != 101 {
 		t.Fatalf("flags %#x ack %d", first.TCP.Flags(), first.TCP.Ack())
@@ -32,7 +36,7 @@ func TestSynRequestRetransmitsAndExpires(t *testing.T) {
 	if n := len(p.ep.Conns()); n != 0 {
 		t.Fatalf("%d connections for a half-open one", n)
 	}
-	p.send(synClient, peerAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
+	p.send(synClient, listenAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
 	again := p.recv()
 	if again.TCP.Seq() != first.TCP.Seq() || again.Options.MPCapable.SenderKey != first.Options.MPCapable.SenderKey {
 		t.Fatalf("a repeated SYN got another SYN/ACK: seq %d key %#x, first %d %#x",
@@ -61,7 +65,7 @@ func TestSynRequestRetransmitsAndExpires(t *testing.T) {
 		t.Error("a timer is left after the request expired")
 	}
 	// The late third ACK finds nothing: a RST.
-	p.send(synClient, peerAddr, wire.FlagACK, 101, first.TCP.Seq()+1, nil, nil)
+	p.send(synClient, listenAddr, wire.FlagACK, 101, first.TCP.Seq()+1, nil, nil)
 	if s := p.recv(); s.TCP.Flags()&wire.FlagRST == 0 {
 		t.Fatalf("flags %#x, want a RST", s.TCP.Flags())
 	}
@@ -72,31 +76,31 @@ func TestSynRequestRetransmitsAndExpires(t *testing.T) {
 // and leaves the request; the right third ACK then makes the connection.
 func TestSynRequestResetAndBadACK(t *testing.T) {
 	p := newPeer(t, mptcp.Config{})
-	p.ep.Listen(peerAddr.Port())
-	p.send(synClient, peerAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
+	p.ep.Listen(listenAddr.Port())
+	p.send(synClient, listenAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
 	synack := p.recv()
-	p.send(synClient, peerAddr, wire.FlagRST, 105, 0, nil, nil)
+	p.send(synClient, listenAddr, wire.FlagRST, 105, 0, nil, nil)
 	p.nothing()
-	p.send(synClient, peerAddr, wire.FlagACK, 101, synack.TCP.Seq()+7, nil, nil)
+	p.send(synClient, listenAddr, wire.FlagACK, 101, synack.TCP.Seq()+7, nil, nil)
 	if rst := p.recv(); rst.TCP.Flags() != wire.FlagRST || rst.TCP.Seq() != synack.TCP.Seq()+7 {
 		t.Fatalf("bad ACK answered with flags %#x seq %d", rst.TCP.Flags(), rst.TCP.Seq())
 	}
 	o := &wire.Options{Has: wire.OptMPCapableACK, MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256,
 		SenderKey: 0x1122334455667788, ReceiverKey: synack.Options.MPCapable.SenderKey}}
-	p.send(synClient, peerAddr, wire.FlagACK, 101, synack.TCP.Seq()+1, o, nil)
+	p.send(synClient, listenAddr, wire.FlagACK, 101, synack.TCP.Seq()+1, o, nil)
 	if cs := p.ep.Conns(); len(cs) != 1 || !cs[0].Established() || !cs[0].MPTCP() {
 		t.Fatalf("after the third ACK: %v", cs)
 	}
 
 	// A second request, ended by an exact RST.
 	other := netip.MustParseAddrPort("10.0.1.9:40001")
-	p.send(other, peerAddr, wire.FlagSYN, 500, 0, mpcSYN(), nil)
+	p.send(other, listenAddr, wire.FlagSYN, 500, 0, mpcSYN(), nil)
 	synack = p.recv()
-	p.send(other, peerAddr, wire.FlagRST, 501, 0, nil, nil)
+	p.send(other, listenAddr, wire.FlagRST, 501, 0, nil, nil)
 	if p.ep.Stats.SynRequestsReset != 1 {
 		t.Fatalf("requests reset %d, want 1", p.ep.Stats.SynRequestsReset)
 	}
-	p.send(other, peerAddr, wire.FlagACK, 501, synack.TCP.Seq()+1, nil, nil)
+	p.send(other, listenAddr, wire.FlagACK, 501, synack.TCP.Seq()+1, nil, nil)
 	if s := p.recv(); s.TCP.Flags()&wire.FlagRST == 0 || len(p.ep.Conns()) != 1 {
 		t.Fatalf("a third ACK after the RST: flags %#x, %d connections", s.TCP.Flags(), len(p.ep.Conns()))
 	}
@@ -106,11 +110,11 @@ func TestSynRequestResetAndBadACK(t *testing.T) {
 // the backlog frees as handshakes complete.
 func TestSynBacklog(t *testing.T) {
 	p := newPeer(t, mptcp.Config{MaxSynBacklog: 3})
-	p.ep.Listen(peerAddr.Port())
+	p.ep.Listen(listenAddr.Port())
 	var synacks []*wire.Segment
 	for i := range 4 {
 		from := netip.AddrPortFrom(synClient.Addr(), uint16(41000+i))
-		p.send(from, peerAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
+		p.send(from, listenAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
 		if i < 3 {
 			synacks = append(synacks, p.recv())
 		}
@@ -121,9 +125,24 @@ func TestSynBacklog(t *testing.T) {
 	}
 	// The first handshake completes (plain ACK: fallback to TCP); now the
 	// fourth client's retransmitted SYN fits.
-	p.send(netip.AddrPortFrom(synClient.Addr(), 41000), peerAddr, wire.FlagACK, 101, synacks[0].TCP.Seq()+1, nil, nil)
-	p.send(netip.AddrPortFrom(synClient.Addr(), 41003), peerAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
+	p.send(netip.AddrPortFrom(synClient.Addr(), 41000), listenAddr, wire.FlagACK, 101, synacks[0].TCP.Seq()+1, nil, nil)
+	p.send(netip.AddrPortFrom(synClient.Addr(), 41003), listenAddr, wire.FlagSYN, 100, 0, mpcSYN(), nil)
 	if s := p.recv(); s.TCP.Flags() != wire.FlagSYN|wire.FlagACK {
 		t.Fatalf("flags %#x, want a SYN/ACK", s.TCP.Flags())
+	}
+}
+
+// TestSegmentsToOtherAddresses: a SYN (or anything else without a
+// subflow) to an address the endpoint does not have is dropped and
+// counted, not answered: another host owns it.
+func TestSegmentsToOtherAddresses(t *testing.T) {
+	p := newPeer(t, mptcp.Config{})
+	p.ep.Listen(5001)
+	other := netip.MustParseAddrPort("10.0.1.77:5001")
+	p.send(synClient, other, wire.FlagSYN, 100, 0, mpcSYN(), nil)
+	p.send(synClient, other, wire.FlagACK, 100, 5, nil, nil)
+	p.nothing()
+	if st := p.ep.Stats; st.NotLocal != 2 || st.SynRequests != 0 {
+		t.Fatalf("not local %d, requests %d; want 2 and 0", st.NotLocal, st.SynRequests)
 	}
 }

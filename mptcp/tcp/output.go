@@ -359,7 +359,11 @@ func (c *Conn) fillSACK(o *wire.Options) {
 // announced right edge, which never moves left (RFC 9293 §3.8.6.2.2).
 func (c *Conn) receiveWindowField(flags uint8) uint16 {
 	w := c.announceableWindow()
-	if c.rcvAdv > c.rcvNxt+uint64(w) {
+	if c.rcvAdv > c.rcvNxt+uint64(w) && !c.cfg.SharedWindow {
+		// Never shrink the window (RFC 9293 §3.8.6.2.2). A shared window
+		// is the owner's to keep: its edge is relative to its own
+		// acknowledgment, and holding this subflow's edge as well would
+		// offer, summed over the subflows, more than the owner can take.
 		w = int(c.rcvAdv - c.rcvNxt)
 	}
 	if flags&wire.FlagSYN != 0 {
@@ -380,7 +384,7 @@ func (c *Conn) receiveWindowField(flags uint8) uint16 {
 		field++
 	}
 	field = min(field, 0xffff)
-	if c.rcvNxt+uint64(field<<shift) < c.rcvAdv && field < 0xffff {
+	if c.rcvNxt+uint64(field<<shift) < c.rcvAdv && field < 0xffff && !c.cfg.SharedWindow {
 		field++ // round up rather than shrink the edge
 	}
 	c.rcvAdv = max(c.rcvAdv, c.rcvNxt+uint64(field<<shift))

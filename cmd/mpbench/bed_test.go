@@ -231,3 +231,53 @@ func TestDemoBed(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoBedInterrupt: Ctrl-C during the demo stops it, prints the rows
+// measured so far and deletes the bed.
+func TestDemoBedInterrupt(t *testing.T) {
+	needBed(t)
+	cmd := exec.Command(os.Args[0], "demo", "-t", "30")
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	var out strings.Builder
+	name := ""
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if f := strings.Fields(sc.Text()); len(f) > 2 && f[0] == "test" && f[1] == "bed" {
+			name = strings.TrimSuffix(f[2], ":")
+		}
+		if strings.HasPrefix(sc.Text(), "client -> server") {
+			break
+		}
+	}
+	time.Sleep(2 * time.Second) // in the first row's transfer
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	t.Logf("\n%s", out.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Errorf("exit %v, want %d", err, exitInterrupted)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("stopping took %v", el)
+	}
+	if name == "" || !strings.Contains(out.String(), "test bed "+name+" removed") {
+		t.Errorf("bed %q not reported removed", name)
+	}
+	for _, ns := range []string{name + "a", name + "b"} {
+		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {
+			t.Errorf("namespace %s left behind", ns)
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+	}
+}

@@ -122,7 +122,7 @@ func (t *table) header() {
 	if t.shared {
 		fmt.Fprintf(t.w, " %16s\n", "CPU s/GB (both)")
 	} else {
-		fmt.Fprintf(t.w, " %17s %14s\n", "CPU s/GB client", "CPU s/GB server")
+		fmt.Fprintf(t.w, " %16s %16s\n", "client CPU s/GB", "server CPU s/GB")
 	}
 }
 
@@ -167,7 +167,7 @@ func (t *table) row(d demoResult) {
 	if t.shared {
 		fmt.Fprintf(t.w, " %16.2f", r.Client.CPU.PerGB)
 	} else {
-		fmt.Fprintf(t.w, " %17.2f %14.2f", r.Client.CPU.PerGB, r.ServerSide.CPU.PerGB)
+		fmt.Fprintf(t.w, " %16.2f %16.2f", r.Client.CPU.PerGB, r.ServerSide.CPU.PerGB)
 	}
 	if d.Error != "" {
 		fmt.Fprintf(t.w, "  (%s)", d.Error)
@@ -374,9 +374,9 @@ func demoBed(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (rows
 		rows = append(rows, d)
 	}
 	fmt.Fprintln(stdout, "\nGbit/s is what the receiver got; path i is what the client put on it (retransmissions included);\n"+
-		"CPU is each process's user and system time per 10^9 bytes moved. Over veth the receiver's kernel\n"+
-		"work runs in softirq on the sender's CPU and is charged to the sender, so the kernel rows move\n"+
-		"cost from the server's column to the client's; their sum is the fair comparison.")
+		"CPU is each process's user and system time (getrusage) per 10^9 bytes moved. The kernel's softirq\n"+
+		"work is charged to whichever process runs on that CPU, or to ksoftirqd and then to neither, so\n"+
+		"on one machine the per-end split is indicative; compare the sums.")
 	if ctx.Err() != nil {
 		return rows, errInterrupted
 	}

@@ -220,19 +220,19 @@ func openXDP(o *stackOptions) (netStack, netStack, error) {
 			return nil, nil, fmt.Errorf("--dev %s: no such interface in this network namespace (`ip link` lists them; --netns NAME runs mpbench in another namespace)", d)
 		}
 	}
-	l, err := afxdp.Open(afxdp.Config{Interfaces: o.devs, Addrs: o.addrs})
+	// The API's AF_XDP path, as users open it (Config.Interfaces).
+	cfg := o.mpxdpConfig()
+	cfg.Interfaces = o.devs
+	s, err := mpxdp.NewStack(cfg)
 	if err != nil {
 		if os.Geteuid() != 0 && errors.Is(err, os.ErrPermission) {
 			return nil, nil, fmt.Errorf("--stack xdp: %w\n  AF_XDP and XDP need root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK); --stack mem runs mpxdp without them", err)
 		}
 		return nil, nil, fmt.Errorf("--stack xdp on %s: %w", strings.Join(o.devs, ","), err)
 	}
-	desc := fmt.Sprintf("mpxdp over AF_XDP (%s, %v mode)", strings.Join(o.devs, ","), l.Mode())
-	cfg := o.mpxdpConfig()
-	cfg.Link = l
-	s, err := mpxdp.NewStack(cfg)
-	if err != nil {
-		return nil, nil, err
+	desc := fmt.Sprintf("mpxdp over AF_XDP (%s)", strings.Join(o.devs, ","))
+	if l, ok := s.Link().(*afxdp.Link); ok {
+		desc = fmt.Sprintf("mpxdp over AF_XDP (%s, %v mode)", strings.Join(o.devs, ","), l.Mode())
 	}
 	m := &mpxdpStack{s: s, desc: desc}
 	if len(o.addrs) > 0 {

@@ -214,6 +214,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if n := c.rcv.readInto(p); n > 0 {
 			c.Stats.BytesReceived += uint64(n)
 			c.windowOpened()
+			if c.rcv.buffered() == 0 {
+				for _, sf := range c.subflows {
+					if !sf.closed {
+						sf.tcp.Consumed(true)
+					}
+				}
+			}
 			return n, nil
 		}
 	}
@@ -730,12 +737,13 @@ func (c *Conn) releaseSendBuffer() {
 			}
 		})
 	}
+	c.snd.dataAck(c.una)
 	if keep > c.snd.una {
 		c.snd.ack(keep)
-		if c.snd.space() > 0 && !c.notedWritable && !c.writeClosed {
-			c.notedWritable = true
-			c.ep.emit(Event{Kind: EventWritable, Conn: c})
-		}
+	}
+	if c.snd.space() > 0 && !c.notedWritable && !c.writeClosed {
+		c.notedWritable = true
+		c.ep.emit(Event{Kind: EventWritable, Conn: c})
 	}
 }
 

@@ -10,33 +10,47 @@ const sumBlock = 512
 
 // sendBuffer holds outgoing application bytes by data sequence number
 // until a DATA_ACK covers them (RFC 8684 §3.3.2: the sender must keep data
-// until it is acknowledged at the data level, whatever the subflows say).
+// until it is acknowledged at the data level, whatever the subflows say)
+// and until every subflow that carried them acknowledged them at the TCP
+// level (a TCP retransmission repeats the same bytes, INTEROP A.13).
+//
+// The application may fill size bytes beyond the DATA_ACK, as Linux
+// accounts its send buffer at the data level; the ring is larger by a
+// slack, so that bytes the DATA_ACK covered but a subflow has not yet
+// acknowledged (its delayed ACK of the last segment of a burst) do not
+// hold the writer back.
 type sendBuffer struct {
-	buf  []byte // allocated at the first write
-	size int
-	base uint64 // DSN of offset 0 (the first data byte, IDSN+1)
-	una  uint64 // oldest DSN not DATA_ACKed
-	end  uint64 // DSN after the last byte written
-	sums []cksum.Partial
+	buf     []byte // allocated at the first write
+	size    int    // what may be written beyond the DATA_ACK
+	ring    int    // len(buf): size plus the slack
+	base    uint64 // DSN of offset 0 (the first data byte, IDSN+1)
+	una     uint64 // oldest DSN kept: not DATA_ACKed, or held by a subflow's TCP
+	dataUna uint64 // oldest DSN not DATA_ACKed
+	end     uint64 // DSN after the last byte written
+	sums    []cksum.Partial
 }
 
 func newSendBuffer(size int) sendBuffer {
-	return sendBuffer{size: (size + sumBlock - 1) / sumBlock * sumBlock}
+	size = (size + sumBlock - 1) / sumBlock * sumBlock
+	slack := (max(size/8, 64<<10) + sumBlock - 1) / sumBlock * sumBlock
+	return sendBuffer{size: size, ring: size + slack}
 }
 
 // start sets the initial DSN once the key is known.
-func (b *sendBuffer) start(dsn uint64) { b.base, b.una, b.end = dsn, dsn, dsn }
+func (b *sendBuffer) start(dsn uint64) { b.base, b.una, b.dataUna, b.end = dsn, dsn, dsn, dsn }
 
-func (b *sendBuffer) space() int { return b.size - int(b.end-b.una) }
+func (b *sendBuffer) space() int {
+	return max(min(b.size-int(b.end-b.dataUna), b.ring-int(b.end-b.una)), 0)
+}
 
-func (b *sendBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.size)) }
+func (b *sendBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.ring)) }
 
 // write appends as much of p as fits and returns the count. The copy sums
 // each block's bytes as it goes.
 func (b *sendBuffer) write(p []byte) int {
 	n := min(len(p), b.space())
 	if n > 0 && b.buf == nil {
-		b.buf, b.sums = make([]byte, b.size), make([]cksum.Partial, b.size/sumBlock)
+		b.buf, b.sums = make([]byte, b.ring), make([]cksum.Partial, b.ring/sumBlock)
 	}
 	p = p[:n]
 	for len(p) > 0 {
@@ -92,5 +106,14 @@ func (b *sendBuffer) rangeSum(dsn uint64, n int) cksum.Partial {
 func (b *sendBuffer) ack(dsn uint64) {
 	if dsn > b.una && dsn <= b.end {
 		b.una = dsn
+	}
+	b.dataUna = max(b.dataUna, b.una)
+}
+
+// dataAck records the DATA_ACK: the space the application may fill is
+// counted from it.
+func (b *sendBuffer) dataAck(dsn uint64) {
+	if dsn > b.dataUna && dsn <= b.end {
+		b.dataUna = dsn
 	}
 }

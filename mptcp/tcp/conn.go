@@ -322,6 +322,8 @@ type Conn struct {
 	ackNow      bool // send an ACK at the next poll
 	pureACKNow  bool // send a segment without payload at the next poll, before any data
 	ackPending  bool // an ACK is owed (delayed)
+	rcvMSS      int  // the largest payload received: a segment shorter than it was "pushed"
+	pushed      bool // a short or PSH segment arrived since the last ACK
 	unackedSegs int
 	quickAcks   int
 	rstPending  bool
@@ -678,6 +680,24 @@ func (c *Conn) WindowOpened() {
 	}
 	newEdge := c.rcvNxt + uint64(c.announceableWindow())
 	if newEdge > c.rcvAdv && int(newEdge-c.rcvAdv) >= min(2*c.cfg.MSS, c.cfg.MaxWindow/2) {
+		c.ackNow = true
+	}
+}
+
+// Consumed tells the connection that the application read data; drained
+// means it read everything received in order. A delayed ACK then goes out
+// at once, as Linux's tcp_cleanup_rbuf sends it, when more than a segment
+// is unacknowledged, or when the reader emptied the queue and the data
+// ended with a pushed segment (a short one, as Linux judges it, or one
+// with PSH: the sender had nothing more queued), so that the sender does
+// not wait out the delayed-ACK timer. An MPTCP sender would otherwise
+// hold, for the timer's 40 ms, the bytes its other subflows carried
+// meanwhile, since a subflow's TCP retransmission repeats them.
+func (c *Conn) Consumed(drained bool) {
+	if !c.ackPending || !c.state.synchronized() {
+		return
+	}
+	if c.rcvNxt-c.lastAckSent > uint64(max(c.rcvMSS, 1)) || drained && c.pushed {
 		c.ackNow = true
 	}
 }

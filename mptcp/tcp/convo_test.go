@@ -545,6 +545,47 @@ func TestActiveClose(t *testing.T) {
 	}
 }
 
+// TestReaderDrainingSendsDelayedACK: as Linux's tcp_cleanup_rbuf, a
+// delayed ACK goes out when the application empties the queue after a
+// pushed segment (short, or with PSH), the tail of a write; a read that
+// leaves data, or a drained queue after a full-sized segment without PSH,
+// leaves it delayed.
+func TestReaderDrainingSendsDelayedACK(t *testing.T) {
+	cv := established(t, tcp.Config{QuickAcks: 1})
+	seq := uint32(remoteISS + 1)
+	cv.send(seg{flags: wire.FlagACK, seq: seq, ack: localISS + 1, win: 30000, payload: data(1000, 'a')})
+	seq += 1000
+	cv.expect(seg{flags: wire.FlagACK, seq: localISS + 1, ack: seq}) // quick ACK
+	cv.send(seg{flags: wire.FlagACK, seq: seq, ack: localISS + 1, win: 30000, payload: data(1000, 'b')})
+	seq += 1000
+	cv.expectNothing() // delayed
+	if n := cv.s.Read(make([]byte, 4096)); n != 2000 {
+		t.Fatalf("read %d", n)
+	}
+	cv.expectNothing() // drained, but the pending segment was full-sized
+	cv.at(cv.now + 40*time.Millisecond)
+	cv.expect(seg{flags: wire.FlagACK, seq: localISS + 1, ack: seq}) // the timer
+	cv.send(seg{flags: wire.FlagACK | wire.FlagPSH, seq: seq, ack: localISS + 1, win: 30000, payload: data(600, 'c')})
+	seq += 600
+	cv.expectNothing() // delayed
+	if n := cv.s.Read(make([]byte, 100)); n != 100 {
+		t.Fatalf("read %d", n)
+	}
+	cv.expectNothing() // 500 bytes left
+	if n := cv.s.Read(make([]byte, 4096)); n != 500 {
+		t.Fatalf("read %d", n)
+	}
+	cv.expect(seg{flags: wire.FlagACK, seq: localISS + 1, ack: seq}) // drained after a short segment
+	// A full-sized segment with PSH: the sender has nothing more queued.
+	cv.send(seg{flags: wire.FlagACK | wire.FlagPSH, seq: seq, ack: localISS + 1, win: 30000, payload: data(1000, 'd')})
+	seq += 1000
+	cv.expectNothing()
+	if n := cv.s.Read(make([]byte, 4096)); n != 1000 {
+		t.Fatalf("read %d", n)
+	}
+	cv.expect(seg{flags: wire.FlagACK, seq: localISS + 1, ack: seq})
+}
+
 // TestNoWindowUpdateAfterPeerFIN: data read after the peer's FIN opens the
 // window, but no update goes out (TIME-WAIT here): the peer has closed
 // and would answer an ACK with a RST.

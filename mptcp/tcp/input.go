@@ -145,6 +145,11 @@ func (c *Conn) Handle(now time.Duration, seg *wire.Segment) {
 	}
 	if receiving {
 		c.commitPayload(now, &plan, &seg.Options, len(payload))
+		if flags&wire.FlagPSH != 0 && len(payload) > 0 {
+			// The sender has nothing more queued for now: an ACK owed for
+			// it goes out when the reader drains (Consumed).
+			c.pushed = true
+		}
 	} else if len(payload) > 0 {
 		c.Stats.DuplicateData++
 		c.ackNow = true // RFC 5681 §4.2: duplicate or out-of-window data gets an immediate ACK
@@ -270,6 +275,11 @@ func (c *Conn) commitPayload(now time.Duration, plan *rxPlan, opts *wire.Options
 	c.Stats.BytesIn += uint64(segSize)
 	if outOfOrder {
 		c.Stats.OutOfOrder++
+	}
+	if segSize > c.rcvMSS {
+		c.rcvMSS = segSize
+	} else if segSize < c.rcvMSS {
+		c.pushed = true
 	}
 	// ACK at once on reordering, on filling a hole, during quick-ACK mode,
 	// or for every second full-sized segment; else delay.

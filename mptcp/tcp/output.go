@@ -437,7 +437,7 @@ func (c *Conn) write(now time.Duration, buf []byte, flags uint8, seq Seq, off ui
 	c.Stats.SegsOut++
 	c.Stats.BytesOut += uint64(n)
 	if flags&wire.FlagACK != 0 {
-		c.ackNow, c.ackPending, c.unackedSegs = false, false, 0
+		c.ackNow, c.ackPending, c.unackedSegs, c.pushed = false, false, 0, false
 		c.disarm(timerDelayedAck)
 		c.lastAckSent = c.rcvNxt
 	}

@@ -86,6 +86,7 @@ func (s *Stream) Read(p []byte) int {
 	s.rcv.advance(n)
 	s.rcvBase += uint64(n)
 	s.conn.WindowOpened()
+	s.conn.Consumed(s.Buffered() == 0)
 	return n
 }
 

@@ -368,3 +368,24 @@ func TestAddAddrAcceptLimit(t *testing.T) {
 		t.Errorf("ADD_ADDR sent %d times for two announcements: the ignored one was not echoed", sent)
 	}
 }
+
+// TestDataFINNotDelayed: an application that writes and closes at once,
+// while mappings are still queued on the subflow, gets its DATA_FIN out
+// with the data, not 200 ms later when the MPTCP-level timer would resend
+// it (mpbench --rr saw that).
+func TestDataFINNotDelayed(t *testing.T) {
+	bed, err := mptcptest.NewBed(39, []sim.Path{path(100e6, time.Millisecond)}, mptcp.Config{}, mptcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mptcptest.NewTransfer(bed, 39, 256<<10, 0)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	// Two round trips for the handshake, a few for 256 KiB at 100 Mbit/s:
+	// well under the 200 ms of a DATA_FIN retransmission.
+	t.Logf("done at %v", tr.DoneAt)
+	if tr.DoneAt > 100*time.Millisecond {
+		t.Errorf("done at %v: a DATA_FIN waited for a retransmission", tr.DoneAt)
+	}
+}

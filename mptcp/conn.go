@@ -925,7 +925,10 @@ func (c *Conn) sendDataFIN() {
 		switch sf.tcp.State() {
 		case tcp.Established, tcp.CloseWait:
 			sf.dataFINPending = true
-			sf.tcp.RequestACK()
+			// On a pure ACK ahead of any data still queued on the subflow:
+			// a data segment would take a plain ACK request, and the
+			// DATA_FIN would wait for the MPTCP-level timer.
+			sf.tcp.RequestPureACK()
 		}
 	}
 }

@@ -29,6 +29,7 @@ const (
 	clockPings     = 16
 	stopWait       = 5 * time.Second // after Ctrl-C, for the peer to wind down
 	rrTimeout      = 10 * time.Second
+	maxRRErrors    = 5 // failed requests reported one by one
 )
 
 // errInterrupted marks a client run that Ctrl-C ended early (its report
@@ -381,7 +382,9 @@ func rrClients(ctx context.Context, st netStack, addr netip.AddrPort, run *sideR
 					if ctx.Err() != nil || run.stopped.Load() {
 						break
 					}
-					run.m.reqFail.Add(1)
+					if run.m.reqFail.Add(1) <= maxRRErrors {
+						run.fail("client %d: request failed after %v: %v", i+1, time.Since(t0).Round(time.Millisecond), err)
+					}
 					if failures++; failures == 20 {
 						run.fail("client %d: gave up after %d failed requests in a row, the last: %v", i+1, failures, err)
 						break
@@ -415,7 +418,7 @@ func rrOnce(ctx context.Context, st netStack, addr netip.AddrPort, id int, cooki
 			return n, nil
 		}
 		if err != nil {
-			return n, err
+			return n, fmt.Errorf("%v -> %v: read after %d bytes: %w", c.LocalAddr(), c.RemoteAddr(), n, err)
 		}
 	}
 }

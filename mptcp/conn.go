@@ -1236,6 +1236,11 @@ func (c *Conn) enterFallback(why *FallbackError, sf *subflow, announce bool) {
 	}
 	c.sndFB = linearMap{off: off, dsn: c.sndNxt}
 	c.announceInfinite = announce
+	if c.dataFINSent && !c.dataFINAcked {
+		// A DATA_FIN means nothing to a fallen-back peer: the TCP FIN
+		// carries the end of the stream now (pushLinear sends it).
+		c.dataFINSent = false
+	}
 	for _, o := range c.subflows {
 		if o != sf && !o.closed {
 			o.reset(RstMiddlebox)

@@ -356,6 +356,33 @@ func TestControlProtocol(t *testing.T) {
 	if !waitFor(2*time.Second, func() bool { return s.badData.Load() == 2 }) {
 		t.Errorf("bad data connections counted: %d, want 2", s.badData.Load())
 	}
+
+	// A test whose data connections repeat a stream index is refused.
+	a, b := net.Pipe()
+	defer a.Close()
+	go s.serve(context.Background(), b)
+	k := newCtl(a)
+	sp := testSpec{Cookie: newCookie(), Mode: modeBulk, Parallel: 2, Duration: time.Second, Block: 1024, Interval: time.Second}
+	a.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := k.send(ctlMsg{Type: "hello", Spec: &sp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.expect("accept"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", dl.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		h, _ := dataHeader(kindBulk, 0, sp.Cookie)
+		c.Write(h[:])
+	}
+	k.send(ctlMsg{Type: "start"})
+	if _, err := k.expect("started"); err == nil || !strings.Contains(err.Error(), "stream index 0: a duplicate") {
+		t.Errorf("duplicate stream index: %v", err)
+	}
 }
 
 // TestClientVersionMismatch: a client meeting a server of another version

@@ -32,8 +32,13 @@ type server struct {
 type serverTest struct {
 	spec    testSpec
 	m       *meter
-	streams chan net.Conn
-	ids     chan int
+	streams chan stream
+}
+
+// stream is an accepted data connection and its index.
+type stream struct {
+	c  net.Conn
+	id int
 }
 
 const (
@@ -58,7 +63,7 @@ func (s *server) handleData(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := io.ReadFull(c, h[:])
 	c.SetReadDeadline(time.Time{})
-	kind, stream, cookie, ok := parseDataHeader(h[:])
+	kind, idx, cookie, ok := parseDataHeader(h[:])
 	s.mu.Lock()
 	t := s.active
 	s.mu.Unlock()
@@ -77,8 +82,7 @@ func (s *server) handleData(c net.Conn) {
 		return
 	}
 	select {
-	case t.streams <- c:
-		t.ids <- stream
+	case t.streams <- stream{c, idx}:
 	default: // more streams than announced
 		s.badData.Add(1)
 		c.Close()
@@ -139,7 +143,7 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 		return nil, err
 	}
 	t := &serverTest{spec: sp, m: newMeter(sp.Reverse && sp.Mode != modeRR),
-		streams: make(chan net.Conn, sp.Parallel), ids: make(chan int, sp.Parallel)}
+		streams: make(chan stream, sp.Parallel)}
 	s.mu.Lock()
 	busy := s.active != nil
 	if !busy {
@@ -188,10 +192,19 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 	}
 	if sp.Mode != modeRR {
 		timer := time.NewTimer(dataWait)
+		seen := make([]bool, sp.Parallel)
 		for i := 0; i < sp.Parallel; i++ {
 			select {
-			case dc := <-t.streams:
-				t.m.add(<-t.ids+1, dc)
+			case st := <-t.streams:
+				if st.id >= sp.Parallel || seen[st.id] {
+					st.c.Close()
+					s.badData.Add(1)
+					msg := fmt.Sprintf("data connection with stream index %d: a duplicate, or not below %d", st.id, sp.Parallel)
+					k.send(ctlMsg{Type: "error", Error: msg})
+					return nil, errors.New(msg)
+				}
+				seen[st.id] = true
+				t.m.add(st.id+1, st.c)
 			case <-timer.C:
 				msg := fmt.Sprintf("only %d of %d data connections arrived on port %d within %v (a firewall, or an XDP filter that does not steer the port to the stack?)",
 					i, sp.Parallel, s.dataPort, dataWait)

@@ -70,9 +70,10 @@ func (r *sideRun) run(start time.Time) {
 	}
 	conns := r.m.list()
 	var wg sync.WaitGroup
-	for i, mc := range conns {
+	for _, mc := range conns {
 		if r.sender {
-			limit := share(r.spec.Bytes, len(conns), i)
+			// By the connection's number, so that both ends agree.
+			limit := share(r.spec.Bytes, len(conns), mc.id-1)
 			mc.c.SetWriteDeadline(end)
 			wg.Go(func() { r.send(mc, limit) })
 		} else {

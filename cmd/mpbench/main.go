@@ -334,7 +334,7 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("data port %d over %s: %w", c.port+1, st.Describe(), err)
 	}
 	defer dataLn.Close()
-	s := &server{st: st, out: stdout, json: c.json, dataPort: c.port + 1}
+	s := &server{st: st, out: &lockedWriter{w: stdout}, json: c.json, dataPort: c.port + 1}
 	go s.acceptData(dataLn)
 	// The ready line goes to stderr, so that --json output stays JSON.
 	fmt.Fprintf(stderr, "mpbench server: control port %d, data port %d over %s\n", c.port, c.port+1, st.Describe())

@@ -331,6 +331,19 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 	return res, nil
 }
 
+// lockedWriter serialises writes of concurrent tests (a running one and a
+// refused one) to the server's output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // afterIf is time.After(d) when cond holds, else a channel that never
 // fires.
 func afterIf(cond bool, d time.Duration) <-chan time.Time {

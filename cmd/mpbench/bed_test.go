@@ -130,12 +130,15 @@ func bedClientStatus(t *testing.T, b *bed, port int, args ...string) (*fullRepor
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	var r fullReport
-	if jerr := json.Unmarshal(out, &r); jerr != nil || r.Client == nil || r.ServerSide == nil {
-		t.Fatalf("mpbench %s: %v; report: %v\n%s\n%s", strings.Join(all, " "), err, jerr, out, stderr.String())
-	}
 	if err != nil {
 		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var r fullReport
+	if jerr := json.Unmarshal(out, &r); jerr != nil || r.Client == nil || r.ServerSide == nil {
+		if len(out) == 0 && err != nil {
+			return nil, err // failed before a test: the error says why
+		}
+		t.Fatalf("mpbench %s: %v; report: %v\n%s", strings.Join(all, " "), err, jerr, out)
 	}
 	return &r, err
 }
@@ -198,11 +201,22 @@ func TestBedClientServer(t *testing.T) {
 		t.Errorf("latency %+v", l)
 	}
 
+	// Generic (SKB) mode XDP; and a NIC without native XDP (lo).
+	r = bedClient(t, b, kport, append(xdp, "--xdp-generic", "-n", "8M")...)
+	checkTotals(t, r, 8<<20)
+	if _, err := bedClientStatus(t, b, kport, "--stack", "xdp", "--dev", "lo", "-n", "1M"); err == nil ||
+		!strings.Contains(err.Error(), "the driver has no native XDP") || !strings.Contains(err.Error(), "--xdp-generic") {
+		t.Errorf("XDP on lo: %v; want the driver's refusal and the way out", err)
+	}
+
 	for _, c := range []struct {
 		port int
 		args []string
 	}{{xport, kernel}, {kport, xdp}} {
 		r, err := bedClientStatus(t, b, c.port, append(c.args, "--rr", "64K", "-P", "8", "-t", "1")...)
+		if r == nil {
+			t.Fatal(err)
+		}
 		checkRR(t, r, 64<<10, err)
 		t.Logf("--rr 64K, 8 clients, %s -> %s: %.0f requests/s", r.Client.Stack, r.ServerSide.Stack, r.Client.RequestsPerS)
 	}

@@ -483,3 +483,28 @@ func TestDemoMem(t *testing.T) {
 	}
 	t.Logf("\n%s", out)
 }
+
+// TestProgressLine: on a terminal the reporter keeps a live line (redrawn
+// in place) between the interval lines; elsewhere it writes none.
+func TestProgressLine(t *testing.T) {
+	for _, progress := range []bool{true, false} {
+		var out strings.Builder
+		m := newMeter(true)
+		m.begin(time.Now())
+		mc := m.add(1, nil)
+		sp := testSpec{Mode: modeBulk, Parallel: 1, Interval: 600 * time.Millisecond}
+		p := &printer{w: &lockedWriter{w: &out}, parallel: 1}
+		rep := startReporter(m, sp, p, true, progress)
+		mc.sent.Add(1 << 20)
+		time.Sleep(700 * time.Millisecond)
+		rep.stop(time.Now())
+		s := out.String()
+		lines := strings.Count(s, "\r\x1b[K  ")
+		if progress && (lines < 1 || !strings.Contains(s, "1.0 MiB")) || !progress && lines != 0 {
+			t.Errorf("progress %v: %d progress lines in %q", progress, lines, s)
+		}
+		if !strings.Contains(s, "[  1]  0.00-0.6") {
+			t.Errorf("progress %v: no interval line in %q", progress, s)
+		}
+	}
+}

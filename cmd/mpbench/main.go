@@ -237,6 +237,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.stack.subflows, "subflows", 0, "mpxdp ndiffports: subflows between the same addresses (implies --pm ndiffports)")
 	fs.BoolVar(&c.stack.checksum, "checksum", false, "ask for DSS checksums (RFC 8684 §3.3)")
 	fs.BoolVar(&c.stack.busyPoll, "busy-poll", false, "mpxdp: spin instead of sleeping when idle")
+	fs.BoolVar(&c.stack.generic, "xdp-generic", false, "xdp: attach the XDP filter in generic (SKB) mode, for drivers without native XDP")
 	fs.IntVar(&c.port, "p", 5300, "control port (data connections use the next port)")
 	fs.IntVar(&c.port, "port", 5300, "control port (same as -p)")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")

@@ -25,27 +25,30 @@ func startReporter(m *meter, sp testSpec, p *printer, print, progress bool) *rep
 	p.progress = progress
 	go func() {
 		defer close(r.done)
-		tickEvery := sp.Interval
-		if progress {
-			tickEvery = min(tickEvery, progressEvery)
-		}
-		tick := time.NewTicker(tickEvery)
-		defer tick.Stop()
+		// Intervals end on a timer of their own, so that the progress
+		// ticks do not move their boundaries.
 		next := m.start.Add(sp.Interval)
+		iv := time.NewTimer(time.Until(next))
+		defer iv.Stop()
+		var tick <-chan time.Time
+		if progress && print {
+			t := time.NewTicker(progressEvery)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
 			select {
-			case now := <-tick.C:
-				if !now.Before(next) {
-					ir := m.interval(now, !rr)
-					if print {
-						p.interval(ir, rr)
-					}
-					for !next.After(now) {
-						next = next.Add(sp.Interval)
-					}
-				} else if progress && print {
-					p.progressLine(m, now, rr)
+			case now := <-iv.C:
+				ir := m.interval(now, !rr)
+				if print {
+					p.interval(ir, rr)
 				}
+				for !next.After(now) {
+					next = next.Add(sp.Interval)
+				}
+				iv.Reset(time.Until(next))
+			case now := <-tick:
+				p.progressLine(m, now, rr)
 			case end := <-r.stopc:
 				// The last, partial interval, so that the intervals add
 				// up to every byte moved.

@@ -37,6 +37,7 @@ type stackOptions struct {
 	subflows int
 	checksum bool
 	busyPoll bool
+	generic  bool        // xdp: attach the XDP filter in generic (SKB) mode
 	paths    []pipe.Path // mem: the emulated paths
 }
 
@@ -77,6 +78,8 @@ func (o *stackOptions) check() error {
 			return usagef("--path applies to --stack mem")
 		case o.busyPoll:
 			return usagef("--busy-poll applies to mpxdp")
+		case o.generic:
+			return usagef("--xdp-generic applies to --stack xdp")
 		}
 	}
 	if o.kind == stackTCP && o.checksum {
@@ -220,15 +223,30 @@ func openXDP(o *stackOptions) (netStack, netStack, error) {
 			return nil, nil, fmt.Errorf("--dev %s: no such interface in this network namespace (`ip link` lists them; --netns NAME runs mpbench in another namespace)", d)
 		}
 	}
-	// The API's AF_XDP path, as users open it (Config.Interfaces).
+	// The API's AF_XDP path, as users open it (Config.Interfaces); generic
+	// mode is a Link option, so that Link is opened here.
 	cfg := o.mpxdpConfig()
-	cfg.Interfaces = o.devs
-	s, err := mpxdp.NewStack(cfg)
-	if err != nil {
-		if os.Geteuid() != 0 && errors.Is(err, os.ErrPermission) {
-			return nil, nil, fmt.Errorf("--stack xdp: %w\n  AF_XDP and XDP need root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK); --stack mem runs mpxdp without them", err)
+	var s *mpxdp.Stack
+	var err error
+	if o.generic {
+		var l *afxdp.Link
+		if l, err = afxdp.Open(afxdp.Config{Interfaces: o.devs, Addrs: o.addrs, Generic: true}); err == nil {
+			cfg.Link = l
+			s, err = mpxdp.NewStack(cfg)
 		}
-		return nil, nil, fmt.Errorf("--stack xdp on %s: %w", strings.Join(o.devs, ","), err)
+	} else {
+		cfg.Interfaces = o.devs
+		s, err = mpxdp.NewStack(cfg)
+	}
+	if err != nil {
+		hint := ""
+		switch {
+		case os.Geteuid() != 0 && errors.Is(err, os.ErrPermission):
+			hint = "\n  AF_XDP and XDP need root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK); --stack mem runs mpxdp without them"
+		case !o.generic && errors.Is(err, syscall.EOPNOTSUPP):
+			hint = "\n  --xdp-generic attaches the filter in generic (SKB) mode, which every driver supports (slower)"
+		}
+		return nil, nil, fmt.Errorf("--stack xdp on %s: %w%s", strings.Join(o.devs, ","), err, hint)
 	}
 	desc := fmt.Sprintf("mpxdp over AF_XDP (%s)", strings.Join(o.devs, ","))
 	if l, ok := s.Link().(*afxdp.Link); ok {

@@ -3,6 +3,7 @@ package interop_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/mpxdp/mpxdp/dataplane/afxdp"
 	"github.com/mpxdp/mpxdp/internal/testbed"
 	"github.com/mpxdp/mpxdp/mptcp/pm"
+	"github.com/mpxdp/mpxdp/mptcp/tcp"
 )
 
 // ndiffMesh is the path manager of mpxdp clients in the two-path cases:
@@ -256,6 +258,15 @@ func runCase(t *testing.T, c interopCase) {
 		mconns["server"] = m
 	}
 
+	// One byte each way makes both ends fully established (INTEROP B.1,
+	// B.5: a kernel client joins only then), and every subflow is up
+	// before the bulk data, so that each one carries some even when a
+	// loaded machine runs the kernel's path-manager worker late.
+	warmUp(t, cc, sc)
+	if !testbed.WaitFor(10*time.Second, func() bool { return established(cc, sc) >= c.subflows() }) {
+		t.Fatalf("%d subflows established after the first bytes, want %d", established(cc, sc), c.subflows())
+	}
+	phase("subflows established")
 	done := make(chan struct{})
 	if c.kill {
 		go func() {
@@ -401,6 +412,63 @@ func engineBugs() bool { return os.Getenv("MPXDP_ENGINE_BUGS") != "" }
 // receive buffer; MPXDP_ENGINE_BUGS=1 runs the full size.
 func knownChecksumStall(c interopCase) bool {
 	return c.csum && c.pair != mpxdpMpxdp && !engineBugs()
+}
+
+// warmUp sends one byte from client to server and one back.
+func warmUp(t *testing.T, client, server net.Conn) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		var b [1]byte
+		server.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.ReadFull(server, b[:])
+		if err == nil {
+			_, err = server.Write(b[:])
+		}
+		server.SetDeadline(time.Time{})
+		errc <- err
+	}()
+	var b = [1]byte{42}
+	client.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err := client.Write(b[:])
+	if err == nil {
+		_, err = io.ReadFull(client, b[:])
+	}
+	client.SetDeadline(time.Time{})
+	if err != nil || b[0] != 42 {
+		t.Fatalf("first byte: %v (%d)", err, b[0])
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("first byte, server: %v", err)
+	}
+}
+
+// established counts the connection's established subflows, from the
+// mpxdp end if there is one, else from the kernel's MPTCP_INFO.
+func established(conns ...net.Conn) int {
+	for _, c := range conns {
+		if m, ok := c.(*mpxdp.Conn); ok {
+			sfs, err := m.Subflows()
+			if err != nil {
+				return 0
+			}
+			n := 0
+			for _, sf := range sfs {
+				if sf.State == tcp.Established && sf.Usable {
+					n++
+				}
+			}
+			return n
+		}
+	}
+	for _, c := range conns {
+		if k, ok := c.(*net.TCPConn); ok {
+			if info, err := testbed.Info(k); err == nil {
+				return 1 + info.Subflows
+			}
+		}
+	}
+	return 0
 }
 
 // killSubflow waits until a quarter of the data has crossed, then resets

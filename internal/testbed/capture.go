@@ -53,10 +53,18 @@ func (b *Bed) StartCapture(ns string, head int) *Capture {
 	c.start(filepath.Join(dir, ns+"-head.pcap"), append(q, "-c", strconv.Itoa(head), "tcp")...)
 	c.start(filepath.Join(dir, ns+"-ctl.pcap"), append(q, CaptureControl)...)
 	b.t.Cleanup(func() {
-		// MPXDP_KEEP_CAPTURES=dir keeps every capture for inspection.
-		if keep := os.Getenv("MPXDP_KEEP_CAPTURES"); keep != "" {
+		// MPXDP_KEEP_CAPTURES=dir keeps every capture for inspection; a
+		// failed test keeps its captures in the temporary directory.
+		keep := os.Getenv("MPXDP_KEEP_CAPTURES")
+		if keep == "" && b.t.Failed() {
+			keep = os.TempDir()
+		}
+		if keep != "" {
+			c.Stop()
 			for _, f := range c.files {
-				copyFile(f, filepath.Join(keep, strings.ReplaceAll(b.t.Name(), "/", "_")+"-"+filepath.Base(f)))
+				to := filepath.Join(keep, strings.ReplaceAll(b.t.Name(), "/", "_")+"-"+filepath.Base(f))
+				copyFile(f, to)
+				b.t.Logf("capture kept as %s", to)
 			}
 		}
 	})

@@ -449,3 +449,111 @@ func TestDataFINEncoding(t *testing.T) {
 		t.Fatal("TCP FIN before the DATA_FIN exchange")
 	}
 }
+
+// TestChecksumBytesPastBufferNotAcked: with DSS checksums, bytes that the
+// receive ring cannot store are not acknowledged at the TCP level either,
+// so the peer resends them. While a data-level hole waits for another
+// subflow, a subflow's TCP window keeps moving with its own sequence
+// numbers, and Linux's MPTCP retransmission resends whole fragments past
+// the announced window when checksums are on: acking bytes the data level
+// dropped lost them until the next MPTCP-level timeout.
+func TestChecksumBytesPastBufferNotAcked(t *testing.T) {
+	const bufSize = 16 << 10
+	p, c, ourKey := dial(t, mptcp.Config{Checksum: true, RecvBuffer: bufSize})
+	_, ourIDSN := wire.TokenAndIDSN(ourKey)
+	_, peerIDSN := wire.TokenAndIDSN(peerKey)
+	dataAck := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64, DataAck: ourIDSN + 1}}
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, dataAck, nil)
+	// A second subflow, joined as Linux does (TestJoinAsLinux).
+	local := netip.MustParseAddrPort("10.0.2.2:61002")
+	remote := netip.MustParseAddrPort("10.0.2.1:5001")
+	if _, err := c.OpenSubflow(p.now, local, remote, false); err != nil {
+		t.Fatal(err)
+	}
+	syn := p.recv()
+	const peerNonce, isn2 = 969048346, 9000
+	o := &wire.Options{Has: wire.OptMPJoinSYNACK, MPJoin: wire.MPJoin{AddrID: 1,
+		TruncatedHMAC: wire.JoinHMAC64(peerKey, ourKey, peerNonce, syn.Options.MPJoin.Nonce), Nonce: peerNonce}}
+	p.send(remote, local, wire.FlagSYN|wire.FlagACK, isn2, syn.TCP.Seq()+1, o, nil)
+	third := p.recv()
+	ack2 := third.TCP.Seq()
+	p.send(remote, local, wire.FlagACK, isn2+1, ack2, dataAck, nil)
+
+	data := make([]byte, 48000)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	// Mappings of 1000 bytes. The first waits on the initial subflow (a
+	// slow path); the second subflow carries the others, mapping k at its
+	// stream offset (k-1)*1000. A segment may start anywhere in a mapping
+	// (a resend from the acknowledged byte) and repeats it, as Linux does.
+	const mapLen = 1000
+	mapping := func(k int) *wire.Options {
+		start, ssn := k*mapLen, uint32((k-1)*mapLen+1)
+		if k == 0 {
+			ssn = 1
+		}
+		dsn := peerIDSN + 1 + uint64(start)
+		return &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{
+			Flags:   wire.DSSDataAck | wire.DSSAck64 | wire.DSSMap | wire.DSSDSN64,
+			DataAck: ourIDSN + 1, DSN: dsn, SubflowSeq: ssn, DataLen: mapLen, HasChecksum: true,
+			Checksum: cksum.Sum(data[start:start+mapLen], cksum.DSSPseudoHeader(dsn, ssn, mapLen)).Checksum()}}
+	}
+	sendOn2 := func(off int) int { // off: offset in the second subflow's stream
+		k := off/mapLen + 1 // mapping k: stream [(k-1)*mapLen, k*mapLen), data one mapping further
+		p.send(remote, local, wire.FlagACK, isn2+1+uint32(off), ack2, mapping(k), data[off+mapLen:(k+1)*mapLen])
+		return k * mapLen
+	}
+	acked2 := 0 // second subflow's bytes acknowledged at the TCP level
+	drain := func() {
+		for n := p.ep.PollTransmit(p.now, p.buf); n > 0; n = p.ep.PollTransmit(p.now, p.buf) {
+			var s wire.Segment
+			if err := wire.ParseSegment(p.buf[:n], &s, nil); err != nil {
+				t.Fatal(err)
+			}
+			if s.DstAddr() == remote.Addr() && s.TCP.Flags()&wire.FlagACK != 0 {
+				acked2 = max(acked2, int(s.TCP.Ack()-isn2-1))
+			}
+		}
+	}
+	stream2 := len(data) - mapLen
+	for off := 0; off < stream2; {
+		off = sendOn2(off)
+		drain()
+	}
+	p.now += time.Second // past any delayed ACK
+	p.ep.HandleTimeout(p.now)
+	drain()
+	// The ring holds the buffer and a slack; what lies past it was not
+	// stored and must not be acknowledged.
+	if acked2 >= stream2 || acked2 < bufSize {
+		t.Fatalf("second subflow: %d of %d bytes acknowledged with a %d-byte buffer behind a hole", acked2, stream2, bufSize)
+	}
+	// The hole fills; the application reads; the second subflow resends
+	// from its acknowledged byte (as TCP does): every byte arrives once.
+	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, mapping(0), data[:mapLen])
+	got := make([]byte, 0, len(data))
+	rb := make([]byte, 4096)
+	for round := 0; len(got) < len(data); round++ {
+		if round > 1000 {
+			t.Fatalf("stuck at %d of %d bytes read, %d acknowledged on the second subflow", len(got), len(data), acked2)
+		}
+		for n, _ := c.Read(rb); n > 0; n, _ = c.Read(rb) {
+			got = append(got, rb[:n]...)
+		}
+		drain()
+		for off := acked2; off < min(stream2, acked2+bufSize); {
+			off = sendOn2(off)
+		}
+		p.now += 10 * time.Millisecond
+		p.ep.HandleTimeout(p.now)
+		drain()
+	}
+	if string(got) != string(data) {
+		t.Fatal("the bytes read differ from the bytes sent")
+	}
+	if c.Stats.ChecksumFailures != 0 || c.Fallback() != nil {
+		t.Fatalf("checksum failures %d, fallback %v", c.Stats.ChecksumFailures, c.Fallback())
+	}
+}

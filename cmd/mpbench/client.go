@@ -177,25 +177,34 @@ func runTest(ctx context.Context, o *clientOptions, st netStack, mem bool, ctlCo
 	ctlConn.SetDeadline(time.Time{})
 	start := time.Now()
 	run.m.begin(start)
-	pr := &printer{w: out, parallel: sp.Parallel}
+	pr := &printer{w: out, parallel: sp.Parallel, sender: run.sender}
 	if !o.json {
 		fmt.Fprintf(out, "mpbench client: %s -> %v:%d (server: %s)\n%s\n", sp.Stack, remote, o.port, acc.Stack, describeSpec(sp, true))
 	}
 	rep := startReporter(run.m, sp, pr, !o.json, o.terminal && !o.json)
 
-	// The server speaks during the test only to give up.
+	// The server speaks during the test only to give up, or to ask for
+	// the end when it is interrupted (stop); then come its results.
 	msgs := make(chan ctlMsg, 1)
 	ctlErr := make(chan error, 1)
+	srvStop := make(chan struct{})
 	go func() {
-		m, err := k.recv()
-		if err == nil && m.Type == "error" {
-			err = &peerError{m.Error}
-		}
-		if err != nil {
-			ctlErr <- err
+		for {
+			m, err := k.recv()
+			if err == nil && m.Type == "error" {
+				err = &peerError{m.Error}
+			}
+			if err != nil {
+				ctlErr <- err
+				return
+			}
+			if m.Type == "stop" {
+				close(srvStop)
+				continue
+			}
+			msgs <- m
 			return
 		}
-		msgs <- m
 	}()
 
 	finished := make(chan struct{})
@@ -208,7 +217,7 @@ func runTest(ctx context.Context, o *clientOptions, st netStack, mem bool, ctlCo
 			run.run(start)
 		}
 	}()
-	interrupted := false
+	interrupted, serverStopped := false, false
 	var early error
 	select {
 	case <-finished:
@@ -217,30 +226,33 @@ func runTest(ctx context.Context, o *clientOptions, st netStack, mem bool, ctlCo
 		if sp.Reverse {
 			k.send(ctlMsg{Type: "stop"})
 		}
+	case <-srvStop:
+		serverStopped = true
+	case early = <-ctlErr:
+		run.stop()
+		run.snapshot() // before the subflows close
+		run.closeAll()
+		<-finished
+	}
+	if interrupted || serverStopped {
 		run.stop()
 		select {
 		case <-finished:
 		case <-time.After(stopWait):
+			run.snapshot()
 			run.closeAll()
 			<-finished
 		}
-	case early = <-ctlErr:
-		run.stop()
-		run.closeAll()
-		<-finished
 	}
 	end := time.Now()
 	rep.stop(end)
-	if early != nil {
-		run.snapshot()
-	}
 
 	// done, then the server's results; the subflow counters are read after
 	// them, when the sender's data has arrived.
 	var srvRes *sideResult
 	if early == nil {
 		wait := recvGrace
-		if interrupted {
+		if interrupted || serverStopped {
 			wait = stopWait
 		}
 		ctlConn.SetDeadline(time.Now().Add(wait))

@@ -226,8 +226,9 @@ func demoMem(ctx context.Context, o demoOptions, stdout io.Writer) ([]demoResult
 		t.row(d)
 		out = append(out, d)
 	}
-	fmt.Fprintln(stdout, "\nGbit/s is what the receiver got; path i is what the sender put on it (retransmissions included);\n"+
-		"CPU is this process's user and system time per 10^9 bytes moved.")
+	fmt.Fprintln(stdout, "\nGbit/s is what the receiver got. Path i is what the client's subflow sent on emulated path i\n"+
+		"per second, retransmissions included: how mpxdp's scheduler (lowrtt) split the data, not what a\n"+
+		"path can carry. CPU is this process's user and system time per 10^9 bytes moved.")
 	return out, failed(out)
 }
 
@@ -306,6 +307,27 @@ func (b *bed) down() error {
 	return nil
 }
 
+// bedMatrix gives the demo's rows on bed b (a variable, so that a test
+// can add a row that fails).
+var bedMatrix = demoMatrix
+
+// demoMatrix is the kernel/mpxdp matrix on bed b.
+func demoMatrix(b *bed) []bedRow {
+	devs := func(side string) string { return b.name + side + "1," + b.name + side + "2" }
+	kernel := []string{"--stack", "kernel"}
+	xdpClient := []string{"--stack", "xdp", "--dev", devs("a"), "--addr", "10.0.1.2,10.0.2.2", "--cc", "reno"}
+	// No announcements from the mpxdp server, as from the kernel server
+	// (no signal endpoint): every row has one subflow per path.
+	xdpServer := []string{"--stack", "xdp", "--dev", devs("b"), "--pm", "manual", "--cc", "reno"}
+	return []bedRow{
+		{"kernel TCP, path 1", []string{"--stack", "tcp", "--addr", "10.0.1.2"}, []string{"--stack", "tcp"}},
+		{"kernel -> kernel", append(kernel, "--addr", "10.0.1.2"), kernel},
+		{"mpxdp  -> kernel", xdpClient, kernel},
+		{"kernel -> mpxdp", append(kernel, "--addr", "10.0.1.2"), xdpServer},
+		{"mpxdp  -> mpxdp", xdpClient, xdpServer},
+	}
+}
+
 // bedRow is one cell of the kernel/mpxdp matrix.
 type bedRow struct {
 	label          string
@@ -341,19 +363,7 @@ func demoBed(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (rows
 	if err := b.up(ctx); err != nil {
 		return nil, err
 	}
-	devs := func(side string) string { return b.name + side + "1," + b.name + side + "2" }
-	kernel := []string{"--stack", "kernel"}
-	xdpClient := []string{"--stack", "xdp", "--dev", devs("a"), "--addr", "10.0.1.2,10.0.2.2", "--cc", "reno"}
-	// No announcements from the mpxdp server, as from the kernel server
-	// (no signal endpoint): every row has one subflow per path.
-	xdpServer := []string{"--stack", "xdp", "--dev", devs("b"), "--pm", "manual", "--cc", "reno"}
-	matrix := []bedRow{
-		{"kernel TCP, path 1", []string{"--stack", "tcp", "--addr", "10.0.1.2"}, []string{"--stack", "tcp"}},
-		{"kernel -> kernel", append(kernel, "--addr", "10.0.1.2"), kernel},
-		{"mpxdp  -> kernel", xdpClient, kernel},
-		{"kernel -> mpxdp", append(kernel, "--addr", "10.0.1.2"), xdpServer},
-		{"mpxdp  -> mpxdp", xdpClient, xdpServer},
-	}
+	matrix := bedMatrix(b)
 	fmt.Fprintf(stdout, "\nmpbench demo, %s, on %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
 	fmt.Fprintf(stdout, "test bed %s: namespaces %s (client) and %s (server), two veth paths 10.0.1.0/24 and 10.0.2.0/24,\n"+
 		"MTU 1500, TX offloads off, reno on both stacks, XDP in native mode where mpxdp runs (AF_XDP copy mode on veth);\n"+
@@ -373,7 +383,10 @@ func demoBed(ctx context.Context, o demoOptions, stdout, stderr io.Writer) (rows
 		t.row(d)
 		rows = append(rows, d)
 	}
-	fmt.Fprintln(stdout, "\nGbit/s is what the receiver got; path i is what the client put on it (retransmissions included);\n"+
+	fmt.Fprintln(stdout, "\nGbit/s is what the receiver got. Path i is what the client's subflows sent on veth path i\n"+
+		"(10.0.i.0/24) per second, retransmissions included: how the client's scheduler (the kernel's, or\n"+
+		"mpxdp's default lowrtt) split the data, not what a path can carry; \"-\" or a value near 0 means\n"+
+		"it left that path (almost) idle. The subflows column counts subflows that carried data.\n"+
 		"CPU is each process's user and system time (getrusage) per 10^9 bytes moved. The kernel's softirq\n"+
 		"work is charged to whichever process runs on that CPU, or to ksoftirqd and then to neither, so\n"+
 		"on one machine the per-end split is indicative; compare the sums.")

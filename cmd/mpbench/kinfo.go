@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -15,6 +16,7 @@ import (
 // include/uapi/linux/mptcp.h): a struct mptcp_subflow_data header followed
 // by one element per subflow, in the same order for both options.
 const (
+	mptcpInfo         = 1 // MPTCP_INFO: struct mptcp_info
 	mptcpTCPInfo      = 2 // MPTCP_TCPINFO: struct tcp_info per subflow
 	mptcpSubflowAddrs = 3 // MPTCP_SUBFLOW_ADDRS: struct mptcp_subflow_addrs per subflow
 	subflowDataLen    = 16
@@ -53,6 +55,25 @@ func kernelSubflows(c *net.TCPConn) ([]subflowSample, error) {
 		out = append(out, subflowFromTCPInfo(&ti, sockaddr(a[:128]), sockaddr(a[128:256])))
 	}
 	return out, nil
+}
+
+// kernelChecksums reports whether a kernel MPTCP socket uses DSS checksums
+// (struct mptcp_info's mptcpi_csum_enabled, Linux ≥ 5.14); false when the
+// kernel does not say.
+func kernelChecksums(c *net.TCPConn) bool {
+	const csumOff = 42 // after six u8, flags, token and three u64, two u8
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var buf [64]byte
+	n := uint32(len(buf))
+	var e syscall.Errno
+	raw.Control(func(fd uintptr) {
+		_, _, e = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_MPTCP, mptcpInfo,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+	})
+	return e == 0 && n > csumOff && buf[csumOff] != 0
 }
 
 // subflowData runs one of the per-subflow getsockopts and returns the

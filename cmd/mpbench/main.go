@@ -343,6 +343,9 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if n := s.badControl.Load() + s.badData.Load(); n > 0 {
 		fmt.Fprintf(stderr, "mpbench server: refused %d control and %d data connections that were not mpbench's\n", s.badControl.Load(), s.badData.Load())
 	}
+	if err == nil && s.interrupted.Load() {
+		return errInterrupted
+	}
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpxdp/mpxdp"
+	"github.com/mpxdp/mpxdp/mptcp"
 )
 
 // subflowSample is one subflow's counters at one moment.
@@ -26,10 +27,11 @@ func (s *subflowSample) key() string { return s.Local + ">" + s.Remote }
 
 // connInfo is what a connection says about itself.
 type connInfo struct {
-	MPTCP    bool
-	Fallback string
-	Subflows []subflowSample
-	Err      string
+	MPTCP     bool
+	Checksums bool // DSS checksums in use (RFC 8684 §3.3)
+	Fallback  string
+	Subflows  []subflowSample
+	Err       string
 }
 
 // inspect reads a data connection's subflows: the engine's for mpxdp, the
@@ -46,6 +48,7 @@ func inspect(c net.Conn) connInfo {
 		if err != nil {
 			ci.Err = err.Error()
 		}
+		c.Engine(func(ec *mptcp.Conn) { ci.Checksums = ec.Checksums() })
 		for _, sf := range sfs {
 			ci.Subflows = append(ci.Subflows, subflowSample{
 				Local: sf.Local.String(), Remote: sf.Remote.String(),
@@ -58,6 +61,7 @@ func inspect(c net.Conn) connInfo {
 		if mp, _ := c.MultipathTCP(); mp {
 			ci.MPTCP = true
 			ci.Subflows, err = kernelSubflows(c)
+			ci.Checksums = kernelChecksums(c)
 		} else {
 			ci.Subflows, err = tcpSubflow(c)
 		}

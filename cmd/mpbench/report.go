@@ -43,6 +43,7 @@ type connResult struct {
 	Local         string          `json:"local"`
 	Remote        string          `json:"remote"`
 	MPTCP         bool            `json:"mptcp"`
+	Checksums     bool            `json:"dss_checksums"`
 	Fallback      string          `json:"fallback,omitempty"`
 	BytesSent     uint64          `json:"bytes_sent"`
 	BytesReceived uint64          `json:"bytes_received"`
@@ -130,6 +131,7 @@ type printer struct {
 	w        io.Writer
 	parallel int
 	progress bool // a live line is on the terminal and must be cleared first
+	sender   bool // interval lines of the sending side: subflow RTT and window too
 }
 
 func (p *printer) clearProgress() {
@@ -143,7 +145,11 @@ func (p *printer) intervalHeader(rr bool) {
 		fmt.Fprintf(p.w, "%-14s %10s %14s\n", "interval", "requests", "requests/s")
 		return
 	}
-	fmt.Fprintf(p.w, "%-6s %-14s %11s %14s %6s   %s\n", "[ ID]", "interval", "transfer", "bitrate", "retr", "subflows")
+	sf := "subflows"
+	if p.sender {
+		sf = "subflows: rate (rtt, cwnd)"
+	}
+	fmt.Fprintf(p.w, "%-6s %-14s %11s %14s %6s   %s\n", "[ ID]", "interval", "transfer", "bitrate", "retr", sf)
 }
 
 func span(a, b float64) string { return fmt.Sprintf("%.2f-%.2f s", a, b) }
@@ -162,7 +168,12 @@ func (p *printer) interval(ir intervalReport, rr bool) {
 		var sf []string
 		for _, s := range c.Subflows {
 			cr += s.Retrans
-			sf = append(sf, strings.TrimSuffix(fmtRate(s.BitsPerSecond), "/s"))
+			f := strings.TrimSuffix(fmtRate(s.BitsPerSecond), "/s")
+			if p.sender {
+				// The sender's view of the path, as iperf3's Cwnd column.
+				f += fmt.Sprintf(" (%s, %s)", fmtDur(time.Duration(s.RTT*1e6)), fmtBytes(uint64(s.Cwnd)))
+			}
+			sf = append(sf, f)
 		}
 		retr += cr
 		if len(ir.Conns) > 1 || p.parallel == 1 {
@@ -245,7 +256,11 @@ func (p *printer) final(r *fullReport) {
 						mp = "TCP (fell back: " + c.Fallback + ")"
 					}
 				}
-				fmt.Fprintf(w, "[%3d]  %s %s -> %s, %d subflow(s), seen by the %s:\n", c.ID, mp, c.Local, c.Remote, len(c.Subflows), snd.Role)
+				cs := ""
+				if c.Checksums {
+					cs = ", DSS checksums"
+				}
+				fmt.Fprintf(w, "[%3d]  %s %s -> %s, %d subflow(s)%s, seen by the %s:\n", c.ID, mp, c.Local, c.Remote, len(c.Subflows), cs, snd.Role)
 				for _, sf := range c.Subflows {
 					fmt.Fprintf(w, "         %-22s -> %-22s %11s  retr %-6d rtt %-9s cwnd %s\n", sf.Local, sf.Remote,
 						fmtBytes(sf.BytesOut), sf.Retrans, fmtDur(time.Duration(sf.RTT*1e6)), fmtBytes(uint64(sf.Cwnd)))
@@ -282,9 +297,13 @@ func (p *printer) cpu(r *fullReport) {
 		fmt.Fprintf(p.w, "CPU: %.2f s user + %.2f s system = %.2f s per GB moved (both ends in this process)\n", c.User, c.System, c.PerGB)
 		return
 	}
-	fmt.Fprintf(p.w, "CPU: client %.2f s user + %.2f s system = %.2f s per GB", c.User, c.System, c.PerGB)
-	if s := r.ServerSide; s != nil {
-		fmt.Fprintf(p.w, "; server %.2f s user + %.2f s system = %.2f s per GB", s.CPU.User, s.CPU.System, s.CPU.PerGB)
+	// By role: a server's report without the client's result has its own
+	// side in Client.
+	var parts []string
+	for _, s := range []*sideResult{r.Client, r.ServerSide} {
+		if s != nil {
+			parts = append(parts, fmt.Sprintf("%s %.2f s user + %.2f s system = %.2f s per GB", s.Role, s.CPU.User, s.CPU.System, s.CPU.PerGB))
+		}
 	}
-	fmt.Fprintln(p.w)
+	fmt.Fprintf(p.w, "CPU: %s\n", strings.Join(parts, "; "))
 }

@@ -24,8 +24,9 @@ type server struct {
 	mu     sync.Mutex
 	active *serverTest
 
-	badData    atomic.Uint64 // data connections without a valid header or test
-	badControl atomic.Uint64 // control connections that did not speak the protocol
+	badData     atomic.Uint64 // data connections without a valid header or test
+	badControl  atomic.Uint64 // control connections that did not speak the protocol
+	interrupted atomic.Bool   // Ctrl-C cut a test short
 }
 
 // serverTest is the test in progress.
@@ -254,7 +255,7 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 			}
 		}
 	}()
-	pr := &printer{w: s.out, parallel: sp.Parallel}
+	pr := &printer{w: s.out, parallel: sp.Parallel, sender: t.m.sender}
 	rep := startReporter(t.m, sp, pr, !s.json, false)
 	finished := make(chan struct{})
 	abort := make(chan struct{})
@@ -273,6 +274,8 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 	aborted := false
 	gotDone := false
 	finishedC, doneC := finished, done // nil once received
+	interrupt := ctx.Done()            // nil once asked to stop
+	var stopTimeout <-chan time.Time
 	for !aborted && (end.IsZero() || !gotDone) {
 		select {
 		case <-finishedC:
@@ -284,8 +287,16 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 		case err := <-ctlErr:
 			run.fail("control connection: %v", err)
 			aborted = true
-		case <-ctx.Done():
-			run.fail("server interrupted")
+		case <-interrupt:
+			// Ctrl-C: the client ends the test as on its own Ctrl-C, so
+			// that both sides' numbers so far reach both reports.
+			interrupt = nil
+			s.interrupted.Store(true)
+			run.fail("the server was interrupted (Ctrl-C); the test ended early")
+			k.send(ctlMsg{Type: "stop"})
+			run.stop()
+			stopTimeout = time.After(stopWait)
+		case <-stopTimeout:
 			aborted = true
 		case <-afterIf(!end.IsZero(), recvGrace):
 			run.fail("the client did not finish within %v of the server", recvGrace)

@@ -46,8 +46,12 @@ type recvMapping struct {
 
 func (m *recvMapping) end() uint64 { return m.ssn + uint64(m.dataLen) }
 
+// same reports whether o announces the same data as m. The DATA_FIN may
+// differ: Linux adds it to a mapping whose first segments left before the
+// application closed (mptcp_write_data_fin), and its byte is not data
+// (RFC 8684 §3.3.1).
 func (m *recvMapping) same(o *recvMapping) bool {
-	return m.ssn == o.ssn && m.dsn == o.dsn && m.dataLen == o.dataLen && m.fin == o.fin
+	return m.ssn == o.ssn && m.dsn == o.dsn && m.dataLen == o.dataLen
 }
 
 // span is a range of data sequence numbers.
@@ -131,6 +135,10 @@ type rxPiece struct {
 	mapped int    // bytes covered by the mapping (from the start)
 	mssn   uint64 // the mapping's ssn (its key)
 	hasMap bool
+	// finJoins: the segment announces its registered mapping again with
+	// the DATA_FIN (and finCsum, the checksum of that announcement).
+	finJoins bool
+	finCsum  uint16
 	// Decisions taken once the segment verifies (see ReceiveData).
 	newMap                                    recvMapping
 	hasNewMap, conflict, unmapped, resetNoDSS bool

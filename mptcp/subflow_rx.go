@@ -86,6 +86,7 @@ func (sf *subflow) ReceiveData(off uint64, data []byte, opts *wire.Options) (cks
 			return cksum.Sum(data, 0), true // acted upon once verified
 		case i >= 0:
 			m = &sf.rmaps[i]
+			p.finJoins, p.finCsum = om.fin && !m.fin, om.csum
 		case len(sf.rmaps) >= maxRecvMappings:
 			return cksum.Sum(data, 0), false // too many open mappings: the peer resends later
 		default:
@@ -186,6 +187,12 @@ func (sf *subflow) CommitData(off uint64, n int, _ cksum.Partial, _ *wire.Option
 		return
 	}
 	m := &sf.rmaps[mi]
+	if p.finJoins && !m.fin {
+		// The DATA_FIN joined the mapping: it ends the stream once the
+		// mapping completes, and with checksums the length it adds is in
+		// the checksum of the announcement that carried it (§3.3.1).
+		m.fin, m.csum = true, p.finCsum
+	}
 	c.Stats.UnmappedBytes += uint64(p.n - p.mapped)
 	if !c.csum {
 		if p.stored {

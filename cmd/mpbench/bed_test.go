@@ -185,6 +185,7 @@ func TestBedClientServer(t *testing.T) {
 	r := bedClient(t, b, kport, append(xdp, "-n", "32M", "-P", "2")...)
 	checkTotals(t, r, 32<<20)
 	checkPaths(t, r, "mpxdp -> kernel -P 2")
+	checkSubflowStats(t, r, "mpxdp -> kernel -P 2")
 	t.Logf("mpxdp -> kernel, 2 connections: %s", fmtRate(r.Summary.BitsPerSecond))
 
 	// -t, not -n: the kernel client joins from path 2 once the connection
@@ -192,13 +193,29 @@ func TestBedClientServer(t *testing.T) {
 	r = bedClient(t, b, xport, append(kernel, "-t", "1", "-R")...)
 	checkTotals(t, r, 0)
 	checkPaths(t, r, "kernel <- mpxdp -R")
+	checkSubflowStats(t, r, "kernel <- mpxdp -R")
 	t.Logf("kernel <- mpxdp: %s", fmtRate(r.Summary.BitsPerSecond))
 
 	r = bedClient(t, b, xport, append(xdp, "-n", "8M", "--latency")...)
 	checkTotals(t, r, 8<<20)
 	checkPaths(t, r, "mpxdp -> mpxdp --latency")
+	checkSubflowStats(t, r, "mpxdp -> mpxdp --latency")
 	if l := r.ServerSide.Latency; l == nil || l.Count != 8<<20/latencyBlock || l.Min <= 0 || l.P99 < l.P50 {
 		t.Errorf("latency %+v", l)
+	}
+
+	// The kernel client over both paths, subflows as MPTCP_TCPINFO gives them.
+	r = bedClient(t, b, xport, append(kernel, "-t", "1")...)
+	checkTotals(t, r, 0)
+	checkPaths(t, r, "kernel -> mpxdp")
+	checkSubflowStats(t, r, "kernel -> mpxdp")
+
+	// DSS checksums asked by mpxdp: the kernel server uses them too
+	// (MPTCP_INFO), though its sysctl does not ask.
+	r = bedClient(t, b, kport, append(xdp, "--checksum", "-n", "8M")...)
+	checkTotals(t, r, 8<<20)
+	if !r.Client.Conns[0].Checksums || !r.ServerSide.Conns[0].Checksums {
+		t.Errorf("mpxdp --checksum -> kernel: checksums in use at the client %v, at the server %v", r.Client.Conns[0].Checksums, r.ServerSide.Conns[0].Checksums)
 	}
 
 	// Generic (SKB) mode XDP; and a NIC without native XDP (lo).
@@ -296,6 +313,44 @@ func TestDemoBedInterrupt(t *testing.T) {
 	}
 	if name == "" || !strings.Contains(out.String(), "test bed "+name+" removed") {
 		t.Errorf("bed %q not reported removed", name)
+	}
+	for _, ns := range []string{name + "a", name + "b"} {
+		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {
+			t.Errorf("namespace %s left behind", ns)
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+	}
+}
+
+// TestDemoBedFailure: a row that fails (here a server on a missing NIC)
+// is reported in its place with the reason, the other rows run, the demo
+// exits with status 1, and the bed is removed.
+func TestDemoBedFailure(t *testing.T) {
+	needBed(t)
+	defer func(m func(*bed) []bedRow) { bedMatrix = m }(bedMatrix)
+	bedMatrix = func(b *bed) []bedRow {
+		broken := bedRow{"broken server", []string{"--stack", "tcp", "--addr", "10.0.1.2"}, []string{"--stack", "xdp", "--dev", "mpaNone0"}}
+		return []bedRow{broken, demoMatrix(b)[0]}
+	}
+	code, out, errs := runCLI(t, context.Background(), "demo", "-t", "0.5")
+	t.Logf("\n%s", out)
+	if code != exitFail || !strings.Contains(errs, "1 of 2 rows failed") {
+		t.Errorf("exit %d, %q; want exit %d and the count of failed rows", code, errs, exitFail)
+	}
+	if !strings.Contains(out, "\nbroken server              failed: server exited") || !strings.Contains(out, "--dev mpaNone0: no such interface") {
+		t.Error("the broken row does not say why it failed")
+	}
+	if !strings.Contains(out, "\nkernel TCP, path 1 ") || strings.Count(out, "failed") != 1 {
+		t.Error("the row after the broken one did not run")
+	}
+	name := ""
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, demoPrefix) && len(f) == len(demoPrefix)+6 {
+			name = f
+		}
+	}
+	if name == "" || !strings.Contains(out, "test bed "+name+" removed") {
+		t.Fatalf("bed %q not reported removed", name)
 	}
 	for _, ns := range []string{name + "a", name + "b"} {
 		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {

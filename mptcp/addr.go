@@ -38,7 +38,8 @@ func (c *Conn) OpenSubflow(now time.Duration, local, remote netip.AddrPort, back
 	sf.localNonce = uint32(c.ep.rng.Uint64())
 	sf.localID = c.ep.addrID(local.Addr())
 	cfg := c.tcpConfig(now)
-	sf.tcp = tcp.Dial(now, cfg, local, remote, c.ep.isn.ISN(now, local, remote), uint32(c.ep.rng.Uint64()), sf)
+	iss, tsOffset := c.ep.isn.Initial(now, local, remote)
+	sf.tcp = tcp.Dial(now, cfg, local, remote, iss, tsOffset, sf)
 	c.ep.addSubflow(sf)
 	c.wake()
 	return sf.id, nil

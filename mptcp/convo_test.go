@@ -648,3 +648,33 @@ func TestDataFINJoinsMappingInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestRedialTimestampsNewer: each new connection on a 4-tuple starts with
+// a TSval newer than the last one its previous incarnation sent. A Linux
+// server holds the TIME-WAIT of every --rr response (it closes first) and
+// answers a SYN with an older TSval by an ACK (PAWS, RFC 7323 §5): with a
+// random offset per connection, half the reused ports cost a RST and a
+// one-second SYN timeout.
+func TestRedialTimestampsNewer(t *testing.T) {
+	p := newPeer(t, mptcp.Config{})
+	var last uint32
+	for i := range 16 {
+		c, err := p.ep.Dial(p.now, ourAddr, peerAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syn := p.recv()
+		if i > 0 && int32(syn.Options.TSVal-last) <= 0 {
+			t.Fatalf("incarnation %d: SYN TSval %d, the previous one sent %d", i, syn.Options.TSVal, last)
+		}
+		last = syn.Options.TSVal
+		c.Abort()
+		for n := p.ep.PollTransmit(p.now, p.buf); n > 0; n = p.ep.PollTransmit(p.now, p.buf) {
+			var s wire.Segment
+			if wire.ParseSegment(p.buf[:n], &s, nil) == nil && s.Options.Has.Has(wire.OptTimestamps) {
+				last = s.Options.TSVal
+			}
+		}
+		p.now += 10 * time.Millisecond
+	}
+}

@@ -212,7 +212,8 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 	}
 	sf := c.newSubflow(local, remote, true)
 	sf.localID = ep.addrID(local.Addr())
-	sf.tcp = tcp.Dial(now, c.tcpConfig(now), local, remote, ep.isn.ISN(now, local, remote), uint32(ep.rng.Uint64()), sf)
+	iss, tsOffset := ep.isn.Initial(now, local, remote)
+	sf.tcp = tcp.Dial(now, c.tcpConfig(now), local, remote, iss, tsOffset, sf)
 	ep.addConn(c)
 	ep.addSubflow(sf)
 	return c, nil

@@ -127,8 +127,8 @@ func (ep *Endpoint) synReceived(now time.Duration, seg *wire.Segment, k fourTupl
 		ep.Stats.SynBacklogDrops++ // the client retransmits its SYN
 		return
 	}
-	r := &synRequest{k: k, p: tcp.SynParamsOf(seg), iss: ep.isn.ISN(now, k.local, k.remote),
-		tsOffset: uint32(ep.rng.Uint64()), localID: ep.addrID(k.local.Addr())}
+	r := &synRequest{k: k, p: tcp.SynParamsOf(seg), localID: ep.addrID(k.local.Addr())}
+	r.iss, r.tsOffset = ep.isn.Initial(now, k.local, k.remote)
 	switch {
 	case join:
 		c, ok := ep.tokens[o.MPJoin.Token]

@@ -26,6 +26,18 @@ func NewISNGenerator(r rand.Source) *ISNGenerator {
 
 // ISN returns the initial sequence number for a connection at time now.
 func (g *ISNGenerator) ISN(now time.Duration, local, remote netip.AddrPort) Seq {
+	isn, _ := g.Initial(now, local, remote)
+	return isn
+}
+
+// Initial returns the ISN and the timestamp offset of a connection at time
+// now, both from one keyed hash of its addresses and ports. The offset
+// hides the host's clock from other connections (RFC 7323 §7.1) yet stays
+// the same for every incarnation of a 4-tuple, so that a new SYN's TSval
+// is newer than the last one the peer saw: Linux accepts a SYN for a
+// connection in TIME-WAIT only then (PAWS, RFC 7323 §5), and answers an
+// older one with an ACK, which costs the client a RST and a SYN timeout.
+func (g *ISNGenerator) Initial(now time.Duration, local, remote netip.AddrPort) (isn Seq, tsOffset uint32) {
 	var msg [16 + 2*18]byte
 	copy(msg[:16], g.secret[:])
 	la, ra := local.Addr().As16(), remote.Addr().As16()
@@ -34,5 +46,5 @@ func (g *ISNGenerator) ISN(now time.Duration, local, remote netip.AddrPort) Seq 
 	copy(msg[34:], ra[:])
 	binary.BigEndian.PutUint16(msg[50:], remote.Port())
 	h := sha256.Sum256(msg[:])
-	return Seq(uint32(now/(4*time.Microsecond)) + binary.BigEndian.Uint32(h[:4]))
+	return Seq(uint32(now/(4*time.Microsecond)) + binary.BigEndian.Uint32(h[:4])), binary.BigEndian.Uint32(h[4:8])
 }

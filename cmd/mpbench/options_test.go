@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -156,6 +157,23 @@ func TestMemOptions(t *testing.T) {
 // quantiles and a histogram; that of --rr the requests per second and the
 // completion times.
 func TestTextModes(t *testing.T) {
+	// Bulk: the sender's interval lines give each subflow's rate, RTT and
+	// window; the receiver's (-R at the client) the rates alone.
+	sub := regexp.MustCompile(`(?m)^\[  1\]  0\.00-\S+ s .* 2: \S+ [kMG]?bit \(\S+ [µm]?s, \S+ [KM]?i?B\) \+ \S+ [kMG]?bit \(\S+ [µm]?s, \S+ [KM]?i?B\)$`)
+	for _, reverse := range []bool{false, true} {
+		args := []string{"client", "--stack", "mem", "-n", "4M", "-i", "10ms", "--path", "rate=1g", "--path", "rate=1g"}
+		if reverse {
+			args = append(args, "-R")
+		}
+		code, out, errs := runCLI(t, context.Background(), args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		if got := sub.MatchString(out); got == reverse || strings.Contains(out, "(rtt, cwnd)") == reverse {
+			t.Errorf("-R %v: interval lines with subflow RTT and window: %v, want %v:\n%s", reverse, got, !reverse, out)
+		}
+	}
+
 	code, out, errs := runCLI(t, context.Background(), "client", "--stack", "mem", "--latency", "-n", "2M", "--path", "delay=2ms")
 	if code != 0 {
 		t.Fatalf("--latency: exit %d: %s", code, errs)
@@ -174,6 +192,31 @@ func TestTextModes(t *testing.T) {
 		" requests/s (", "completion time (connect to last byte): ", "  p50 ", "%  #"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--rr output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestOptionErrors: names the stack does not know, and impossible subflow
+// counts, are usage errors that list what is accepted (an unknown
+// scheduler used to reach the engine and crash the process).
+func TestOptionErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sched", "fastest"}, `--sched "fastest": want one of lowrtt, redundant, roundrobin`},
+		{[]string{"--cc", "bbr"}, `--cc "bbr": want one of balia, cubic, lia, olia, reno`},
+		{[]string{"--pm", "meshy"}, `--pm "meshy": want one of fullmesh, manual, ndiffports`},
+		{[]string{"--subflows", "-1"}, "--subflows -1: want 1..8"},
+		{[]string{"--subflows", "9"}, "--subflows 9: want 1..8"},
+		{[]string{"--subflows", "2", "--pm", "fullmesh"}, "--subflows sets ndiffports' count"},
+	} {
+		for _, where := range [][]string{{"client", "--stack", "mem", "-n", "1M"}, {"server", "--stack", "xdp", "--dev", "lo"}} {
+			args := append(append([]string(nil), where...), c.args...)
+			code, out, errs := runCLI(t, context.Background(), args...)
+			if code != exitUsage || !strings.Contains(errs, c.want) {
+				t.Errorf("mpbench %s: exit %d, %q %q; want exit %d and %q", strings.Join(args, " "), code, out, errs, exitUsage, c.want)
+			}
 		}
 	}
 }

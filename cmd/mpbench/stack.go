@@ -14,6 +14,9 @@ import (
 	"github.com/mpxdp/mpxdp"
 	"github.com/mpxdp/mpxdp/dataplane/afxdp"
 	"github.com/mpxdp/mpxdp/dataplane/pipe"
+	"github.com/mpxdp/mpxdp/mptcp/cc"
+	"github.com/mpxdp/mpxdp/mptcp/pm"
+	"github.com/mpxdp/mpxdp/mptcp/sched"
 )
 
 // The stacks mpbench measures.
@@ -25,6 +28,10 @@ const (
 )
 
 var stackNames = []string{stackXDP, stackKernel, stackTCP, stackMem}
+
+// maxSubflows is mpxdp's default bound of subflows per connection
+// (Config.MaxSubflows).
+const maxSubflows = 8
 
 // stackOptions are the command line's settings of one end's stack.
 type stackOptions struct {
@@ -89,6 +96,22 @@ func (o *stackOptions) check() error {
 		b, err := os.ReadFile("/proc/sys/net/mptcp/checksum_enabled")
 		if err == nil && strings.TrimSpace(string(b)) != "1" {
 			return usagef("--checksum with --stack kernel: DSS checksums are the namespace's sysctl; run `sysctl -w net.mptcp.checksum_enabled=1` first")
+		}
+	}
+	if !kernel {
+		// The engine's registries; a name they lack must not reach the
+		// stack (an unknown scheduler is not caught there).
+		switch {
+		case o.sched != "" && !slices.Contains(sched.Names(), o.sched):
+			return usagef("--sched %q: want one of %s", o.sched, strings.Join(sched.Names(), ", "))
+		case o.cc != "" && !slices.Contains(cc.Names(), o.cc):
+			return usagef("--cc %q: want one of %s", o.cc, strings.Join(cc.Names(), ", "))
+		case o.pm != "" && o.pm != pairedName && !slices.Contains(pm.Names(), o.pm):
+			return usagef("--pm %q: want one of %s", o.pm, strings.Join(slices.DeleteFunc(pm.Names(), func(n string) bool { return n == pairedName }), ", "))
+		case o.subflows < 0 || o.subflows > maxSubflows:
+			return usagef("--subflows %d: want 1..%d (the stack's limit of subflows per connection)", o.subflows, maxSubflows)
+		case o.subflows > 0 && o.pm != "ndiffports":
+			return usagef("--subflows sets ndiffports' count; --pm %s opens its own", o.pm)
 		}
 	}
 	if o.kind == stackXDP && len(o.devs) == 0 {

@@ -27,7 +27,8 @@
 //     clock offset measured on the control connection), --rr SIZE (closed-
 //     loop request/response over a new connection per request).
 //   - Ctrl-C ends a test early and prints what was measured (exit status
-//     130); a second Ctrl-C ends the process.
+//     130); a second Ctrl-C ends the process. At the server it asks the
+//     client to end the test, so that both reports cover the same bytes.
 //   - demo builds the bed of scripts/testbed.sh in namespaces named mpxB…,
 //     runs one server and one client process per row, and deletes the
 //     namespaces on every way out but SIGKILL. Without root it runs mpxdp

@@ -212,11 +212,24 @@ func TestOptionErrors(t *testing.T) {
 		{[]string{"--subflows", "2", "--pm", "fullmesh"}, "--subflows sets ndiffports' count"},
 	} {
 		for _, where := range [][]string{{"client", "--stack", "mem", "-n", "1M"}, {"server", "--stack", "xdp", "--dev", "lo"}} {
+
 			args := append(append([]string(nil), where...), c.args...)
 			code, out, errs := runCLI(t, context.Background(), args...)
 			if code != exitUsage || !strings.Contains(errs, c.want) {
 				t.Errorf("mpbench %s: exit %d, %q %q; want exit %d and %q", strings.Join(args, " "), code, out, errs, exitUsage, c.want)
 			}
+		}
+	}
+	// The kernel binds one address; its path manager adds the others.
+	for _, c := range []struct {
+		stack, want string
+	}{
+		{"kernel", "`ip mptcp endpoint add 10.0.2.2 dev IFACE subflow`"},
+		{"tcp", "--addr takes one address with --stack tcp"},
+	} {
+		code, _, errs := runCLI(t, context.Background(), "client", "10.0.1.1", "--stack", c.stack, "--addr", "10.0.1.2,10.0.2.2")
+		if code != exitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("--stack %s with two addresses: exit %d, %q; want %q", c.stack, code, errs, c.want)
 		}
 	}
 }

@@ -87,6 +87,10 @@ func (o *stackOptions) check() error {
 			return usagef("--busy-poll applies to mpxdp")
 		case o.generic:
 			return usagef("--xdp-generic applies to --stack xdp")
+		case len(o.addrs) > 1 && o.kind == stackKernel:
+			return usagef("--addr takes one address with --stack kernel (the initial subflow's source); the kernel's path manager opens the others: `ip mptcp endpoint add %v dev IFACE subflow`", o.addrs[1])
+		case len(o.addrs) > 1:
+			return usagef("--addr takes one address with --stack tcp")
 		}
 	}
 	if o.kind == stackTCP && o.checksum {

@@ -116,10 +116,11 @@ func runBench(b *testing.B, im impl, tr *trace) {
 	if st.Full != 0 {
 		b.Fatalf("queue full %d times", st.Full)
 	}
-	ooo := float64(st.HintHits + st.EdgeHits + st.Scans - st0.HintHits - st0.EdgeHits - st0.Scans)
+	fast := st.HintHits + st.EdgeHits + st.EndHits - st0.HintHits - st0.EdgeHits - st0.EndHits
+	ooo := float64(fast + st.Scans - st0.Scans)
 	if ooo > 0 {
 		b.ReportMetric(100*float64(st.HintHits-st0.HintHits)/ooo, "hit%")
-		b.ReportMetric(100*float64(st.HintHits+st.EdgeHits-st0.HintHits-st0.EdgeHits)/ooo, "fast%")
+		b.ReportMetric(100*float64(fast)/ooo, "fast%")
 	}
 	steps := st.BatchSteps + st.SegSteps - st0.BatchSteps - st0.SegSteps
 	b.ReportMetric(float64(steps)/float64(b.N), "steps/op")

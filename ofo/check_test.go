@@ -93,6 +93,9 @@ func (q *Queue) check() error {
 	if q.last != prev {
 		return fmt.Errorf("last = %d, walk ended at %d", q.last, prev)
 	}
+	if ready := q.first != nilNode && n[q.first].seg.DSN == q.left; q.ready != ready {
+		return fmt.Errorf("ready = %v, want %v", q.ready, ready)
+	}
 	if q.first == nilNode && q.firstTail != nilNode {
 		return fmt.Errorf("empty queue with firstTail %d", q.firstTail)
 	}

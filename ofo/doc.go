@@ -57,16 +57,20 @@
 // last nodes carry its bounds (each links to the other; for the first run
 // the queue holds them, so that Pop touches only the node it removes), so
 // joining runs is O(1). Insert tries, in order: the left edge (in-order data, TCP's fast
-// path), the hint, the two ends of the queue, and then a walk over runs
-// from the nearest known run boundary. Within a run there are no holes, so
-// a newcomer only ever meets run boundaries: the walk never visits the
-// segments inside a run.
+// path), the hint, the two ends of the queue, an index of run ends (a
+// direct-mapped table from a DSN to a node that ended a run there, which
+// stands in for every other subflow's shortcut, the paper's AllShortcuts,
+// and is checked like a hint), and then a walk over runs from the nearest
+// known run boundary. Within a run there are no holes, so a newcomer only
+// ever meets run boundaries: the walk never visits the segments inside a
+// run.
 //
-//   - Insert: O(1) for in-order data, hint hits and either end; otherwise
-//     O(runs walked). Evictions cost O(1) per evicted segment, and a segment
+//   - Insert: O(1) for in-order data, hint hits, either end and index hits;
+//     otherwise O(runs walked). Evictions cost O(1) per evicted segment, and a segment
 //     is evicted at most once.
 //   - Pop: O(1). Advance: O(1) per segment released. Holes, Blocks: O(runs).
-//   - Memory: 40 bytes per node of capacity.
+//   - Memory: 40 bytes per node of capacity, and 4 to 8 for the index of
+//     run ends (a power of two entries, at least the capacity).
 //
 // # Baselines
 //

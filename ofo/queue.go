@@ -1,5 +1,7 @@
 package ofo
 
+import "math/bits"
+
 // nilNode marks the absence of a node in the index links.
 const nilNode int32 = -1
 
@@ -27,11 +29,14 @@ type qnode struct {
 // It is not safe for concurrent use.
 type Queue struct {
 	nodes       []qnode
-	first, last int32 // the list's ends; both nilNode when empty
-	firstTail   int32 // the first run's last node; nilNode when empty
-	free        int32 // free list, linked through next
-	count       int   // queued segments
-	runs        int   // queued runs
+	first, last int32   // the list's ends; both nilNode when empty
+	firstTail   int32   // the first run's last node; nilNode when empty
+	ready       bool    // the first node starts at the left edge: Pop can deliver
+	free        int32   // free list, linked through next
+	ends        []int32 // run ends by hash: see lookupEnd
+	endShift    uint8
+	count       int // queued segments
+	runs        int // queued runs
 	bytes       uint64
 	left        uint64 // the left edge (rcv_nxt): every queued byte is at or after it
 	limit       uint64
@@ -51,6 +56,11 @@ func New(c Config) *Queue {
 		q.nodes[i].next = int32(i + 1)
 	}
 	q.nodes[len(q.nodes)-1].next = nilNode
+	k := max(bits.Len(uint(c.Capacity-1)), 4) // 2^k >= Capacity
+	q.ends, q.endShift = make([]int32, 1<<k), uint8(64-k)
+	for i := range q.ends {
+		q.ends[i] = nilNode
+	}
 	q.first, q.last, q.firstTail, q.left = nilNode, nilNode, nilNode, c.Start
 	return q
 }
@@ -129,7 +139,7 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 	// data can precede every queued run.
 	if a == q.left {
 		q.stats.InOrder++
-		if q.first != nilNode && q.nodes[q.first].seg.DSN == a {
+		if q.ready {
 			return q.place(s, q.firstTail, h, r)
 		}
 		return q.place(s, nilNode, h, r)
@@ -149,17 +159,50 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 
 	// Either end of the queue: O(1) through the run links (ALGORITHMS.md
 	// §1.5 "own shortcut, last, then lookup"; Linux's ooo_last_skb).
-	if q.first == nilNode || before(a, q.nodes[q.first].seg.DSN) {
+	pt, record := nilNode, true
+	switch {
+	case q.first == nilNode || before(a, q.nodes[q.first].seg.DSN):
 		q.stats.EdgeHits++
-		return q.place(s, nilNode, h, r)
-	}
-	if !before(a, q.nodes[q.runHead(q.last)].seg.DSN) {
+	case !before(a, q.nodes[q.runHead(q.last)].seg.DSN):
 		q.stats.EdgeHits++
-		return q.place(s, q.last, h, r)
+		pt = q.last
+		record = q.end(pt) != a // appending to the last run: as good as a hint
+	default:
+		// Another subflow's run ends here (the paper's AllShortcuts).
+		if pt = q.lookupEnd(a); pt != nilNode {
+			q.stats.EndHits++
+		} else {
+			q.stats.Scans++
+			pt = q.scan(a, hn)
+		}
 	}
+	h, r = q.place(s, pt, h, r)
+	if record && r.Stored() {
+		// Record the run end s now belongs to. Hint hits, in-order
+		// data and appends to the last run skip this: the subflow's
+		// own hint covers its run, and the cost (a store to a random
+		// slot) would fall on every segment.
+		t := h.n - 1
+		q.ends[q.endSlot(q.end(t))] = t
+	}
+	return h, r
+}
 
-	q.stats.Scans++
-	return q.place(s, q.scan(a, hn), h, r)
+// endSlot returns the ends slot for a run ending at DSN e: a multiplicative
+// (Fibonacci) hash, since DSNs step by segment sizes that share factors.
+func (q *Queue) endSlot(e uint64) uint64 { return e * 0x9E3779B97F4A7C15 >> q.endShift }
+
+// lookupEnd returns a queued node that ends a run exactly at a, or nilNode.
+// q.ends is a direct-mapped cache, written on every insert with the run
+// end the newcomer now belongs to and never cleaned: an entry may name a
+// node that was freed, reused or extended since, so it is checked against
+// the structure like a caller's hint.
+func (q *Queue) lookupEnd(a uint64) int32 {
+	t := q.ends[q.endSlot(a)]
+	if t == nilNode || q.nodes[t].gen&1 == 0 || q.end(t) != a || !q.isTail(t) {
+		return nilNode
+	}
+	return t
 }
 
 // scan returns the last node of the last run that starts at or before a,
@@ -294,7 +337,7 @@ func (q *Queue) place(s Seg, pt int32, h Hint, r Result) (Hint, Result) {
 	n[x].gen++
 	n[x].seg, n[x].prev, n[x].next = s, pt, nh
 	if pt == nilNode {
-		q.first = x
+		q.first, q.ready = x, s.DSN == q.left
 	} else {
 		n[pt].next = x
 	}
@@ -391,6 +434,8 @@ func (q *Queue) unlinkFirst() {
 	if f != q.firstTail {
 		return
 	}
+	// Runs are maximal: a hole follows the first run.
+	q.ready = false
 	q.runs--
 	if nx == nilNode {
 		q.last, q.firstTail = nilNode, nilNode
@@ -403,10 +448,12 @@ func (q *Queue) unlinkFirst() {
 // and advances the left edge past it. Calling Pop until it reports false
 // hands out, in order, everything that became contiguous.
 func (q *Queue) Pop() (Seg, bool) {
-	f := q.first
-	if f == nilNode || q.nodes[f].seg.DSN != q.left {
+	// The flag, not the first node's DSN, decides, so that the branch
+	// does not wait for the node's cache line.
+	if !q.ready {
 		return Seg{}, false
 	}
+	f := q.first
 	s := q.nodes[f].seg
 	q.unlinkFirst()
 	q.freeNode(f)
@@ -450,6 +497,7 @@ func (q *Queue) Advance(to uint64) {
 		}
 		break
 	}
+	q.ready = q.first != nilNode && q.nodes[q.first].seg.DSN == to
 }
 
 // SetLimit sets the right edge: bytes at or after end are not accepted
@@ -523,5 +571,5 @@ func (q *Queue) Reset(start uint64) {
 		q.unlinkFirst()
 		q.drop(f)
 	}
-	q.left = start
+	q.left, q.ready = start, false
 }

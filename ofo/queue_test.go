@@ -447,3 +447,47 @@ func TestNewPanicsOnBadCapacity(t *testing.T) {
 		}
 	}
 }
+
+// TestEndIndex checks the index of run ends: a subflow without a usable
+// hint whose data continues another subflow's run is placed without a
+// search, and entries that no longer name a run end are never used.
+func TestEndIndex(t *testing.T) {
+	q := New(Config{Capacity: 64, Start: 0})
+	q.Insert(seg(100, 10, 1), Hint{})
+	q.Insert(seg(200, 10, 2), Hint{}) // a new run at the back: recorded
+	q.Insert(seg(300, 10, 3), Hint{})
+	if _, r := q.Insert(seg(210, 10, 4), Hint{}); r != Queued {
+		t.Fatalf("insert after [200,210): %v", r)
+	}
+	if st := q.Stats(); st.EndHits != 1 || st.Scans != 0 || st.BatchSteps != 0 {
+		t.Fatalf("continuing another run without a hint: %+v", st)
+	}
+	q.Insert(seg(220, 10, 5), Hint{}) // placed through the entry the last insert made
+	if st := q.Stats(); st.EndHits != 2 || st.Scans != 0 {
+		t.Fatalf("chained: %+v", st)
+	}
+	// [200,230) no longer ends at 210 or 220: those entries are stale.
+	if q.lookupEnd(210) != nilNode || q.lookupEnd(220) != nilNode || q.lookupEnd(230) == nilNode {
+		t.Fatal("index names nodes that do not end a run")
+	}
+	// Evicted: [300,310) is covered by a newcomer.
+	q.Insert(seg(295, 20, 6), Hint{})
+	if q.lookupEnd(310) != nilNode {
+		t.Fatal("index names an evicted node")
+	}
+	// Delivered: the node is free.
+	q.Insert(seg(0, 100, 7), Hint{})
+	q.Drain(func(Seg) {})
+	if q.lookupEnd(110) != nilNode {
+		t.Fatal("index names a delivered node")
+	}
+	// A miss falls back to the walk.
+	scans := q.Stats().Scans
+	q.Insert(seg(250, 5, 8), Hint{})
+	if q.Stats().Scans != scans+1 {
+		t.Fatalf("a segment after a hole was not searched for: %+v", q.Stats())
+	}
+	if err := q.check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -151,6 +151,9 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 	if hn != nilNode {
 		if q.end(hn) == a && q.isTail(hn) {
 			q.stats.HintHits++
+			if nh := q.nodes[hn].next; q.free != nilNode && (nh == nilNode || before(s.End(), q.nodes[nh].seg.DSN)) {
+				return q.extend(s, hn, nh, r)
+			}
 			return q.place(s, hn, h, r)
 		}
 	} else if h.n != 0 {
@@ -356,6 +359,35 @@ func (q *Queue) place(s Seg, pt int32, h Hint, r Result) (Hint, Result) {
 		q.stats.Trimmed++
 	}
 	return q.hint(tail), r
+}
+
+// extend is place for the common case of a hint hit: s continues the run
+// whose last node is pt and ends before nh, the next run (if any), and a
+// node is free.
+func (q *Queue) extend(s Seg, pt, nh int32, r Result) (Hint, Result) {
+	n := q.nodes
+	x := q.free
+	q.free = n[x].next
+	n[x].gen++
+	n[x].seg, n[x].prev, n[x].next = s, pt, nh
+	n[pt].next = x
+	if nh == nilNode {
+		q.last = x
+	} else {
+		n[nh].prev = x
+	}
+	if pt == q.firstTail {
+		q.firstTail = x // the first run's links may stay stale
+	} else {
+		head := n[pt].run
+		n[head].run, n[x].run = x, head
+	}
+	q.count++
+	q.bytes += uint64(s.Len)
+	if r == Trimmed {
+		q.stats.Trimmed++
+	}
+	return Hint{n: x + 1, gen: n[x].gen}, r
 }
 
 // evictRun unlinks and releases the whole run nh..nt, which follows pt.

@@ -204,6 +204,12 @@ func TestBedClientServer(t *testing.T) {
 		t.Errorf("latency %+v", l)
 	}
 
+	// -R with -P against the kernel: the kernel server sends on both
+	// connections; the totals agree connection by connection.
+	r = bedClient(t, b, kport, append(xdp, "-n", "16M", "-R", "-P", "2")...)
+	checkTotals(t, r, 16<<20)
+	checkSubflowStats(t, r, "mpxdp <- kernel -R -P 2")
+
 	// The kernel client over both paths, subflows as MPTCP_TCPINFO gives them.
 	r = bedClient(t, b, xport, append(kernel, "-t", "1")...)
 	checkTotals(t, r, 0)

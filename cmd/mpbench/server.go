@@ -212,7 +212,8 @@ func (s *server) serve(ctx context.Context, c net.Conn) (*sideResult, error) {
 				k.send(ctlMsg{Type: "error", Error: msg})
 				return nil, errors.New(msg)
 			case <-ctx.Done():
-				k.send(ctlMsg{Type: "error", Error: "server shutting down"})
+				s.interrupted.Store(true)
+				k.send(ctlMsg{Type: "error", Error: "the server was interrupted (Ctrl-C) before the test started"})
 				return nil, ctx.Err()
 			}
 		}

@@ -186,3 +186,32 @@ func TestClientInterruptProcess(t *testing.T) {
 		checkTotals(t, &r, 0)
 	}
 }
+
+// TestServerJSON: `mpbench server --json -1` prints one document for its
+// test, with the client's side it was sent, whose totals agree.
+func TestServerJSON(t *testing.T) {
+	srv := startServerProc(t, "--stack", "tcp", "--json", "-1")
+	r := runJSON(t, "client", "127.0.0.1", "-p", fmt.Sprint(srv.port), "--stack", "tcp", "-n", "8M", "-P", "2", "-R")
+	checkTotals(t, r, 8<<20)
+	select {
+	case <-srv.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a -1 server did not exit after its test")
+	}
+	if srv.err != nil {
+		t.Fatalf("server: %v\n%s", srv.err, srv.output())
+	}
+	out := srv.output()
+	i := strings.Index(out, "{") // after the ready line (stderr)
+	var sr fullReport
+	if i < 0 {
+		t.Fatalf("no JSON from the server:\n%s", out)
+	}
+	if err := json.Unmarshal([]byte(out[i:]), &sr); err != nil || sr.Client == nil || sr.ServerSide == nil {
+		t.Fatalf("server JSON: %v\n%s", err, out)
+	}
+	checkTotals(t, &sr, 8<<20)
+	if sr.ServerSide.Role != "server" || sr.Client.Role != "client" || sr.Summary.BytesSent != r.Summary.BytesSent {
+		t.Errorf("server document: roles %q/%q, summary %+v (client's %+v)", sr.Client.Role, sr.ServerSide.Role, sr.Summary, r.Summary)
+	}
+}

@@ -179,6 +179,12 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 			pt = q.scan(a, hn)
 		}
 	}
+	if hn != nilNode {
+		// The subflow's shortcut moves away from the run it named: keep
+		// that run's end findable for the subflow's next segment (after
+		// a retransmission it carried, say) or another subflow's.
+		q.ends[q.endSlot(q.end(hn))] = hn
+	}
 	h, r = q.place(s, pt, h, r)
 	if record && r.Stored() {
 		// Record the run end s now belongs to. Hint hits, in-order
@@ -196,10 +202,11 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 func (q *Queue) endSlot(e uint64) uint64 { return e * 0x9E3779B97F4A7C15 >> q.endShift }
 
 // lookupEnd returns a queued node that ends a run exactly at a, or nilNode.
-// q.ends is a direct-mapped cache, written on every insert with the run
-// end the newcomer now belongs to and never cleaned: an entry may name a
-// node that was freed, reused or extended since, so it is checked against
-// the structure like a caller's hint.
+// q.ends is a direct-mapped cache, written by inserts that are not hint
+// hits (the run end the newcomer now belongs to, and the run end the
+// caller's hint named) and never cleaned: an entry may name a node that was
+// freed, reused or extended since, so it is checked against the structure
+// like a caller's hint.
 func (q *Queue) lookupEnd(a uint64) int32 {
 	t := q.ends[q.endSlot(a)]
 	if t == nilNode || q.nodes[t].gen&1 == 0 || q.end(t) != a || !q.isTail(t) {

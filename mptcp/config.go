@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
+	"github.com/mpxdp/mpxdp/mptcp/cc"
+	"github.com/mpxdp/mpxdp/mptcp/pm"
+	"github.com/mpxdp/mpxdp/mptcp/sched"
 	"github.com/mpxdp/mpxdp/mptcp/tcp"
 )
 
@@ -115,6 +119,20 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.TCP.MaxWindow == 0 {
 		cfg.TCP.MaxWindow = cfg.RecvBuffer
+	}
+	// Policies are looked up once here, so that a connection never meets
+	// an unknown name (a nil scheduler would fail on the first send).
+	if _, ok := sched.New(cfg.Scheduler); !ok {
+		return cfg, fmt.Errorf("mptcp: unknown Config.Scheduler %q (known: %s)", cfg.Scheduler, strings.Join(sched.Names(), ", "))
+	}
+	if _, ok := cc.Lookup(cfg.CC); !ok {
+		return cfg, fmt.Errorf("mptcp: unknown Config.CC %q (known: %s)", cfg.CC, strings.Join(cc.Names(), ", "))
+	}
+	if _, ok := pm.New(cfg.PathManager, cfg.Subflows); !ok {
+		return cfg, fmt.Errorf("mptcp: unknown Config.PathManager %q (known: %s)", cfg.PathManager, strings.Join(pm.Names(), ", "))
+	}
+	if cfg.Subflows < 1 || cfg.Subflows > cfg.MaxSubflows {
+		return cfg, fmt.Errorf("mptcp: Config.Subflows %d outside 1..MaxSubflows (%d)", cfg.Subflows, cfg.MaxSubflows)
 	}
 	return cfg, nil
 }

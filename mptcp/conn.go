@@ -147,13 +147,10 @@ func newConn(ep *Endpoint, client bool) *Conn {
 	c.snd = newSendBuffer(ep.cfg.SendBuffer)
 	c.rcv = newRecvBuffer(ep.cfg.RecvBuffer)
 	c.rcv.gaps = &ep.rxGaps
+	// The names were checked by NewEndpoint (Config.withDefaults).
 	c.sched, _ = sched.New(ep.cfg.Scheduler)
-	if alg, ok := cc.Lookup(ep.cfg.CC); ok {
-		c.ccGroup = alg.NewGroup()
-	} else {
-		alg, _ := cc.Lookup("reno")
-		c.ccGroup = alg.NewGroup()
-	}
+	alg, _ := cc.Lookup(ep.cfg.CC)
+	c.ccGroup = alg.NewGroup()
 	c.pm, _ = pm.New(ep.cfg.PathManager, ep.cfg.Subflows)
 	return c
 }

@@ -1,6 +1,8 @@
 package mptcp_test
 
 import (
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +153,32 @@ func TestSubflowFailureMidTransfer(t *testing.T) {
 			}
 			t.Logf("%s: done at %v, reinjected %d, stale %d", mode, tr.DoneAt, tr.Cc.Stats.Reinjected, tr.Cc.Stats.StaleSubflows)
 		})
+	}
+}
+
+// TestConfigPolicyNames: unknown policy names and a subflow count beyond
+// the limit fail NewEndpoint with a message naming the field and, for
+// names, the known values; they never reach a connection.
+func TestConfigPolicyNames(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  mptcp.Config
+		want string
+	}{
+		{mptcp.Config{Scheduler: "fastest"}, `Config.Scheduler "fastest" (known: lowrtt, redundant, roundrobin)`},
+		{mptcp.Config{CC: "bbr"}, `Config.CC "bbr" (known: `},
+		{mptcp.Config{PathManager: "binder"}, `Config.PathManager "binder" (known: `},
+		{mptcp.Config{Subflows: 9}, "Config.Subflows 9 outside 1..MaxSubflows (8)"},
+		{mptcp.Config{Subflows: -1}, "Config.Subflows -1"},
+	} {
+		tc.cfg.Rand = rand.NewPCG(1, 2)
+		_, err := mptcp.NewEndpoint(tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one containing %q", tc.cfg, err, tc.want)
+		}
+	}
+	for _, name := range []string{"lowrtt", "roundrobin", "redundant"} {
+		if _, err := mptcp.NewEndpoint(mptcp.Config{Rand: rand.NewPCG(1, 2), Scheduler: name, CC: "lia", PathManager: "ndiffports"}); err != nil {
+			t.Errorf("scheduler %s: %v", name, err)
+		}
 	}
 }

@@ -20,11 +20,18 @@ type UMEMConfig struct {
 	// Headroom is the number of bytes the kernel leaves free at the start
 	// of each frame before received data. Zero is the default.
 	Headroom int
+	// Runs sets aside Runs runs of RunFrames consecutive frames at the end
+	// of the UMEM for packets larger than a frame: a run is one contiguous
+	// buffer (Span) that goes out as a descriptor chain of its frames, so
+	// that a jumbo packet is written in place instead of copied into
+	// separate frames. Alloc never returns a run's frames; AllocRun does.
+	Runs, RunFrames int
 }
 
 // UMEM is the packet memory shared by the kernel and one or more sockets:
-// Frames frames of FrameSize bytes, mapped once, and a stack of the frames
-// that no ring and no caller holds.
+// Frames frames of FrameSize bytes, mapped once, a stack of the frames
+// that no ring and no caller holds, and optionally a stack of free runs
+// (UMEMConfig.Runs).
 //
 // A UMEM and every socket on it are used by one goroutine at a time.
 type UMEM struct {
@@ -36,7 +43,14 @@ type UMEM struct {
 
 	stack   []uint64 // free frame addresses; the top is stack[n-1]
 	n       int
-	inStack []uint64 // bit i set: frame i is on the stack
+	inStack []uint64 // bit i set: frame i is on the stack (or free in its run)
+
+	// Runs: frames from runBase on, runFrames each; a run is on runStack
+	// when all its frames are free.
+	runBase   uint64 // index of the first run frame (frames when no runs)
+	runFrames uint64
+	runStack  []uint64 // addresses of free runs
+	runN      int
 
 	sockets []*Socket // open sockets, in opening order
 	closed  bool
@@ -60,6 +74,9 @@ func NewUMEM(cfg UMEMConfig) (*UMEM, error) {
 	if cfg.Headroom < 0 || cfg.Headroom > cfg.FrameSize-unix.XDP_PACKET_HEADROOM-128 {
 		return nil, fmt.Errorf("xsk: headroom %d too large for %d-byte frames", cfg.Headroom, cfg.FrameSize)
 	}
+	if cfg.Runs < 0 || cfg.RunFrames < 0 || (cfg.Runs > 0) != (cfg.RunFrames > 0) || cfg.Runs*cfg.RunFrames > cfg.Frames {
+		return nil, fmt.Errorf("xsk: %d runs of %d frames do not fit %d frames", cfg.Runs, cfg.RunFrames, cfg.Frames)
+	}
 	mem, err := unix.Mmap(-1, 0, cfg.Frames*cfg.FrameSize, unix.PROT_READ|unix.PROT_WRITE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
@@ -71,19 +88,28 @@ func NewUMEM(cfg UMEMConfig) (*UMEM, error) {
 		shift:     uint(bits.TrailingZeros(uint(cfg.FrameSize))),
 		frames:    cfg.Frames,
 		headroom:  uint32(cfg.Headroom),
-		stack:     make([]uint64, cfg.Frames),
+		stack:     make([]uint64, cfg.Frames-cfg.Runs*cfg.RunFrames),
 		inStack:   make([]uint64, (cfg.Frames+63)/64),
+		runBase:   uint64(cfg.Frames - cfg.Runs*cfg.RunFrames),
+		runFrames: uint64(max(cfg.RunFrames, 1)),
+		runStack:  make([]uint64, cfg.Runs),
 	}
 	u.reset()
 	return u, nil
 }
 
-// reset puts every frame on the stack, frame 0 on top.
+// reset puts every single frame on the stack, frame 0 on top, and every
+// run on the run stack, the first on top.
 func (u *UMEM) reset() {
+	n := len(u.stack)
 	for i := range u.stack {
-		u.stack[i] = uint64(u.frames-1-i) << u.shift
+		u.stack[i] = uint64(n-1-i) << u.shift
 	}
-	u.n = u.frames
+	u.n = n
+	for i := range u.runStack {
+		u.runStack[i] = (u.runBase + uint64(len(u.runStack)-1-i)*u.runFrames) << u.shift
+	}
+	u.runN = len(u.runStack)
 	for i := range u.inStack {
 		u.inStack[i] = ^uint64(0)
 	}
@@ -131,8 +157,10 @@ func (u *UMEM) AllocN(addrs []uint64) int {
 }
 
 // Free returns the frame that holds addr (any address inside it) to the
-// free stack. Freeing a frame that is already free panics: two owners of
-// one frame corrupt packets (af_xdp.rst, FAQ).
+// free stack; a run's frame goes back to its run, which is free again once
+// all its frames are (they may be freed one by one, in any order, as the
+// kernel completes a chain). Freeing a frame that is already free panics:
+// two owners of one frame corrupt packets (af_xdp.rst, FAQ).
 func (u *UMEM) Free(addr uint64) {
 	i := addr >> u.shift
 	if i >= uint64(u.frames) {
@@ -143,8 +171,64 @@ func (u *UMEM) Free(addr uint64) {
 		panic(fmt.Sprintf("xsk: double free of frame %#x", i<<u.shift))
 	}
 	u.inStack[w] |= b
+	if i >= u.runBase {
+		u.freeRunFrame(i)
+		return
+	}
 	u.stack[u.n] = i << u.shift
 	u.n++
+}
+
+// freeRunFrame puts frame i's run on the run stack if all its frames are
+// free now.
+func (u *UMEM) freeRunFrame(i uint64) {
+	first := i - (i-u.runBase)%u.runFrames
+	for f := first; f < first+u.runFrames; f++ {
+		if u.inStack[f/64]&(1<<(f%64)) == 0 {
+			return
+		}
+	}
+	u.runStack[u.runN] = first << u.shift
+	u.runN++
+}
+
+// AllocRun takes a free run (UMEMConfig.Runs) and returns the address of
+// its first frame. Each of its frames is then the caller's to free.
+func (u *UMEM) AllocRun() (addr uint64, ok bool) {
+	if u.runN == 0 {
+		return 0, false
+	}
+	u.runN--
+	addr = u.runStack[u.runN]
+	for f := addr >> u.shift; f < addr>>u.shift+u.runFrames; f++ {
+		u.inStack[f/64] &^= 1 << (f % 64)
+	}
+	return addr, true
+}
+
+// Runs returns the number of runs (UMEMConfig.Runs).
+func (u *UMEM) Runs() int { return len(u.runStack) }
+
+// RunsAvailable returns the number of free runs.
+func (u *UMEM) RunsAvailable() int { return u.runN }
+
+// RunFrames returns the number of frames of a run (UMEMConfig.RunFrames;
+// 1 without runs).
+func (u *UMEM) RunFrames() int { return int(u.runFrames) }
+
+// Span returns the n bytes at addr, in place, inside one run: unlike
+// Frame, the range may cross the run's frames, which are consecutive in
+// memory. A range outside a run, or across its end, panics.
+func (u *UMEM) Span(addr uint64, n int) []byte {
+	i := addr >> u.shift
+	if n < 0 || i < u.runBase || addr >= uint64(len(u.mem)) {
+		panic(fmt.Sprintf("xsk: %d bytes at %#x are not in a run", n, addr))
+	}
+	end := (i - (i-u.runBase)%u.runFrames + u.runFrames) << u.shift
+	if addr+uint64(n) > end {
+		panic(fmt.Sprintf("xsk: %d bytes at %#x cross the end of a run", n, addr))
+	}
+	return u.mem[addr : addr+uint64(n) : end]
 }
 
 // FreeN frees every frame in addrs.

@@ -111,3 +111,79 @@ func BenchmarkUMEMAllocFree(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/64, "ns/frame")
 }
+
+// TestUMEMRuns: runs sit at the end of the UMEM, out of Alloc's reach;
+// a run's frames are consecutive, Span views them as one buffer, and the
+// run is free again only when every frame is, in any order.
+func TestUMEMRuns(t *testing.T) {
+	if _, err := NewUMEM(UMEMConfig{Frames: 8, Runs: 3, RunFrames: 3}); err == nil {
+		t.Error("9 run frames in 8: no error")
+	}
+	if _, err := NewUMEM(UMEMConfig{Frames: 8, Runs: 2}); err == nil {
+		t.Error("runs without RunFrames: no error")
+	}
+	u, err := NewUMEM(UMEMConfig{Frames: 10, Runs: 2, RunFrames: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if u.Available() != 4 || u.RunsAvailable() != 2 || u.Runs() != 2 || u.RunFrames() != 3 {
+		t.Fatalf("available %d frames, %d runs", u.Available(), u.RunsAvailable())
+	}
+	for range 4 {
+		if a, _ := u.Alloc(); a >= 4*4096 {
+			t.Fatalf("Alloc returned run frame %#x", a)
+		}
+	}
+	if _, ok := u.Alloc(); ok {
+		t.Fatal("Alloc took a run's frame")
+	}
+	r1, ok1 := u.AllocRun()
+	r2, ok2 := u.AllocRun()
+	if !ok1 || !ok2 || r1 != 4*4096 || r2 != 7*4096 {
+		t.Fatalf("runs %#x %v, %#x %v; want 0x4000 and 0x7000", r1, ok1, r2, ok2)
+	}
+	if _, ok := u.AllocRun(); ok {
+		t.Fatal("a third run from two")
+	}
+	// One buffer across the three frames.
+	s := u.Span(r1+14, 9000)
+	if len(s) != 9000 || cap(s) != 3*4096-14 {
+		t.Fatalf("span len %d cap %d", len(s), cap(s))
+	}
+	s[4096] = 9
+	if u.Frame(r1+4096+14, 1)[0] != 9 {
+		t.Error("Span is not a view of the run's frames")
+	}
+	mustPanic(t, "span across the run's end", func() { u.Span(r1+14, 3*4096) })
+	mustPanic(t, "span outside runs", func() { u.Span(0, 10) })
+	// Frames come back one by one; the run is free after the last.
+	u.Free(r1 + 2*4096)
+	u.Free(r1 + 100)
+	if u.RunsAvailable() != 0 || u.Available() != 0 {
+		t.Fatalf("a partly freed run is available (%d)", u.RunsAvailable())
+	}
+	mustPanic(t, "double free of a run frame", func() { u.Free(r1) })
+	u.Free(r1 + 4096)
+	if a, ok := u.AllocRun(); !ok || a != r1 {
+		t.Fatalf("run back: %#x %v", a, ok)
+	}
+	for _, a := range []uint64{r1, r1 + 4096, r1 + 8192, r2, r2 + 4096, r2 + 8192} {
+		u.Free(a)
+	}
+	if u.RunsAvailable() != 2 {
+		t.Fatalf("%d runs after freeing both", u.RunsAvailable())
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		a, _ := u.AllocRun()
+		for i := range uint64(3) {
+			u.Free(a + i*4096)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations", allocs)
+	}
+	if err := u.Reset(); err != nil || u.RunsAvailable() != 2 || u.Available() != 4 {
+		t.Fatalf("Reset: %v", err)
+	}
+}

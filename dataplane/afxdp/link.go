@@ -91,7 +91,7 @@ type Link struct {
 	frameSize int
 	rxCap     int  // bytes a single RX frame holds
 	multi     bool // multi-buffer sockets (XDP_USE_SG)
-	jumbo     bool // TX buffers are staging memory copied into chains
+	jumbo     bool // TX buffers are UMEM runs sent as chains
 
 	// RX
 	descs    []xsk.Desc
@@ -100,11 +100,11 @@ type Link struct {
 	rxNext   int
 
 	// TX
-	res      []uint64 // frames of the current reservation (single-frame mode)
-	stage    [][]byte // staging buffers (jumbo mode)
-	nres     int
-	chainTmp []uint64
-	now      time.Time
+	res   []uint64 // reserved frames (runs in jumbo mode)
+	views [][]byte // their buffers, after room for the Ethernet header
+	nres  int
+	lent  int // reserved buffers the last Reserve handed out
+	now   time.Time
 
 	// Ports claimed outside the ephemeral range, per port.
 	owned map[uint16]bool
@@ -212,18 +212,25 @@ func Open(cfg Config) (_ *Link, err error) {
 	// headroom, so one frame holds frameSize-256 bytes of a frame; larger
 	// frames need multi-buffer chains. A transmitted frame may use the
 	// whole chunk; the shard needs tcp.MaxHeaderLen (100) + MSS (MTU - 40)
-	// bytes, plus our 14 of Ethernet, else buffers come from staging
-	// memory and are copied into chains.
+	// bytes, plus our 14 of Ethernet, else (jumbo) its buffers are runs of
+	// consecutive frames, written in place and sent as chains.
 	l.rxCap = l.frameSize - xdpHeadroom
 	l.multi = l.mtu+ethLen+4 > l.rxCap
 	l.jumbo = l.mtu+60+ethLen > l.frameSize
 	fragsPerPkt := (l.mtu + ethLen + 4 + l.rxCap - 1) / l.rxCap
-	txFrags := (l.mtu + ethLen + l.frameSize - 1) / l.frameSize
+	txFrags := (l.mtu + 100 + ethLen + l.frameSize - 1) / l.frameSize
 	frames := cfg.Frames
 	if frames == 0 {
 		frames = queues*2*cfg.RingSize + len(l.nics)*cfg.RingSize + maxPendingTotal*txFrags + maxBatch*txFrags
 	}
-	if l.umem, err = xsk.NewUMEM(xsk.UMEMConfig{FrameSize: l.frameSize, Frames: frames}); err != nil {
+	ucfg := xsk.UMEMConfig{FrameSize: l.frameSize, Frames: frames}
+	if l.jumbo {
+		// The TX share of the frames above, as runs; at most half of
+		// them, so that the fill rings keep theirs.
+		ucfg.RunFrames = txFrags
+		ucfg.Runs = max(min(len(l.nics)*cfg.RingSize/txFrags+maxPendingTotal+maxBatch, frames/2/txFrags), 1)
+	}
+	if l.umem, err = xsk.NewUMEM(ucfg); err != nil {
 		return nil, err
 	}
 	scfg := xsk.SocketConfig{
@@ -286,17 +293,11 @@ func Open(cfg Config) (_ *Link, err error) {
 	l.descs = make([]xsk.Desc, maxBatch*fragsPerPkt)
 	l.held = make([]uint64, 0, maxBatch)
 	l.res = make([]uint64, maxBatch)
-	l.chainTmp = make([]uint64, txFrags)
+	l.views = make([][]byte, maxBatch)
 	if l.multi {
 		l.chainBuf = make([][]byte, 64)
 		for i := range l.chainBuf {
 			l.chainBuf[i] = make([]byte, l.mtu+ethLen+4)
-		}
-	}
-	if l.jumbo {
-		l.stage = make([][]byte, 64)
-		for i := range l.stage {
-			l.stage[i] = make([]byte, l.mtu+100)
 		}
 	}
 	return l, nil
@@ -447,38 +448,59 @@ func (l *Link) strip(f []byte) []byte {
 }
 
 // Reserve puts up to len(bufs) transmit buffers into bufs: UMEM frames
-// after room for the Ethernet header, or staging buffers in jumbo mode.
+// after room for the Ethernet header, or in jumbo mode runs of consecutive
+// frames, so that the packet is written where it is sent from. Buffers a
+// Transmit did not use stay reserved for the next call: a shard that sends
+// one ACK per batch would otherwise take and free a whole batch each time.
 func (l *Link) Reserve(bufs [][]byte) int {
 	if l.closed {
 		return 0
 	}
-	l.unreserve(0)
 	want := min(len(bufs), maxBatch)
-	if l.jumbo {
-		want = min(want, len(l.stage))
-		for i := range want {
-			bufs[i] = l.stage[i]
-		}
-		l.nres = want
-		return want
+	if l.nres < want {
+		l.reserve(want)
 	}
-	if l.umem.Available() < want {
-		l.complete()
-	}
-	k := l.umem.AllocN(l.res[:want])
-	for i := range k {
-		bufs[i] = l.umem.Frame(l.res[i]+ethLen, l.frameSize-ethLen)
-	}
-	l.nres = k
+	k := min(want, l.nres)
+	copy(bufs, l.views[:k])
+	l.lent = k
 	return k
 }
 
-// unreserve frees reserved frames from index i on.
-func (l *Link) unreserve(i int) {
-	if !l.jumbo && l.nres > i {
-		l.umem.FreeN(l.res[i:l.nres])
+// reserve takes frames (runs) until want are reserved or none is left.
+func (l *Link) reserve(want int) {
+	if l.jumbo {
+		if l.umem.RunsAvailable() < want-l.nres {
+			l.complete()
+		}
+		for ; l.nres < want; l.nres++ {
+			a, ok := l.umem.AllocRun()
+			if !ok {
+				return
+			}
+			l.res[l.nres] = a
+			l.views[l.nres] = l.umem.Span(a+ethLen, l.umem.RunFrames()*l.frameSize-ethLen)
+		}
+		return
 	}
-	l.nres = 0
+	if l.umem.Available() < want-l.nres {
+		l.complete()
+	}
+	k := l.umem.AllocN(l.res[l.nres:want])
+	for i := l.nres; i < l.nres+k; i++ {
+		l.views[i] = l.umem.Frame(l.res[i]+ethLen, l.frameSize-ethLen)
+	}
+	l.nres += k
+}
+
+// freeRes frees a reserved frame, or every frame of a reserved run.
+func (l *Link) freeRes(a uint64) {
+	if !l.jumbo {
+		l.umem.Free(a)
+		return
+	}
+	for f := range l.umem.RunFrames() {
+		l.umem.Free(a + uint64(f*l.frameSize))
+	}
 }
 
 func (l *Link) complete() {
@@ -494,9 +516,10 @@ func (l *Link) Transmit(lens []int) {
 	if l.closed {
 		return
 	}
-	if len(lens) > l.nres {
-		lens = lens[:l.nres]
+	if len(lens) > l.lent {
+		lens = lens[:l.lent]
 	}
+	l.lent = 0
 	if len(lens) > 0 {
 		l.now = time.Now()
 		// A shard that never idles never calls Wait: read the kernel's
@@ -507,45 +530,54 @@ func (l *Link) Transmit(lens []int) {
 		}
 	}
 	for i, n := range lens {
-		if l.jumbo {
-			l.transmitStaged(l.stage[i][:n])
-			continue
-		}
 		addr := l.res[i]
-		l.res[i] = noFrame
-		pkt := l.umem.Frame(addr+ethLen, n)
+		var pkt []byte
+		if l.jumbo {
+			pkt = l.umem.Span(addr+ethLen, n)
+		} else {
+			pkt = l.umem.Frame(addr+ethLen, n)
+		}
 		r := l.rs.lookup(pkt, l.now)
 		switch {
 		case r == nil:
 			l.stats.TxDropped++
-			l.umem.Free(addr)
+			l.freeRes(addr)
 		case r.fail:
 			l.stats.NoRoute++
-			l.umem.Free(addr)
+			l.freeRes(addr)
 		case !r.nb.valid:
 			r.nb.used = true
-			if !l.rs.wait(r.nb, pending{addr: addr, n: uint32(n)}, l.now) {
+			// Only packets that fit one frame wait (a SYN does); larger
+			// ones are dropped and retransmitted by TCP.
+			if ethLen+n > l.frameSize || !l.rs.wait(r.nb, pending{addr: addr, n: uint32(n)}, l.now) {
 				l.stats.NoRoute++
-				l.umem.Free(addr)
+				l.freeRes(addr)
+			} else if l.jumbo {
+				l.freeTail(addr, 1)
 			}
+		case l.jumbo:
+			r.nb.used = true
+			l.frameRun(addr, r.nic, r.nb, n)
 		default:
 			r.nb.used = true
 			l.frame(addr, r.nic, r.nb, n)
 		}
 	}
-	if !l.jumbo {
-		// Frames handed on were marked; free the rest.
-		for i := range l.nres {
-			if l.res[i] != noFrame {
-				l.umem.Free(l.res[i])
-			}
-		}
-	}
-	l.nres = 0
+	// The rest stays reserved, in order.
+	k := len(lens)
+	copy(l.res, l.res[k:l.nres])
+	copy(l.views, l.views[k:l.nres])
+	clear(l.views[l.nres-k : l.nres])
+	l.nres -= k
 	l.flush()
 }
 
-const noFrame = ^uint64(0)
+// freeTail frees the frames of the run at addr from its used-th on.
+func (l *Link) freeTail(addr uint64, used int) {
+	for f := used; f < l.umem.RunFrames(); f++ {
+		l.umem.Free(addr + uint64(f*l.frameSize))
+	}
+}
 
 // frame writes the Ethernet header in front of the packet at addr and
 // queues it on the NIC.
@@ -563,78 +595,30 @@ func (l *Link) frame(addr uint64, n *nic, nb *neighbour, ipLen int) {
 	l.stats.TxBytes += uint64(ipLen)
 }
 
-// transmitStaged copies a packet from staging memory into a chain of
-// frames: the one copy jumbo MTUs cost on transmit (an MSS of 8960 bytes
-// is three 4 KiB frames; the shard's buffers must be contiguous).
-func (l *Link) transmitStaged(pkt []byte) {
-	r := l.rs.lookup(pkt, l.now)
-	switch {
-	case r == nil:
-		l.stats.TxDropped++
-		return
-	case r.fail:
-		l.stats.NoRoute++
-		return
-	}
-	r.nb.used = true
-	total := ethLen + len(pkt)
-	if !r.nb.valid {
-		// Only packets that fit one frame wait (a SYN does); larger ones
-		// are dropped and retransmitted by TCP.
-		a, ok := l.allocFrame()
-		if !ok || total > l.frameSize {
-			l.stats.NoRoute++
-			if ok {
-				l.umem.Free(a)
-			}
-			return
-		}
-		copy(l.umem.Frame(a+ethLen, len(pkt)), pkt)
-		if !l.rs.wait(r.nb, pending{addr: a, n: uint32(len(pkt))}, l.now) {
-			l.stats.NoRoute++
-			l.umem.Free(a)
-		}
-		return
-	}
-	nf := (total + l.frameSize - 1) / l.frameSize
-	for i := range nf {
-		a, ok := l.allocFrame()
-		if !ok {
-			l.umem.FreeN(l.chainTmp[:i])
-			l.stats.TxDropped++
-			return
-		}
-		l.chainTmp[i] = a
-	}
-	first := l.umem.Frame(l.chainTmp[0], min(total, l.frameSize))
-	copy(first[0:6], r.nb.mac[:])
-	copy(first[6:12], r.nic.mac[:])
+// frameRun writes the Ethernet header in front of the packet in the run
+// at addr and queues it on the NIC as a chain of the frames it fills; the
+// rest of the run is freed. No copy: the shard wrote the packet in place.
+func (l *Link) frameRun(addr uint64, n *nic, nb *neighbour, ipLen int) {
+	total := ethLen + ipLen
+	h := l.umem.Span(addr, total)
+	copy(h[0:6], nb.mac[:])
+	copy(h[6:12], n.mac[:])
 	et := uint16(0x0800)
-	if pkt[0]>>4 == 6 {
+	if h[ethLen]>>4 == 6 {
 		et = 0x86dd
 	}
-	binary.BigEndian.PutUint16(first[12:], et)
-	off := copy(first[ethLen:], pkt)
-	d := xsk.Desc{Addr: l.chainTmp[0], Len: uint32(len(first))}
-	for i := 1; i < nf; i++ {
-		d.Options = xsk.PktContd
-		r.nic.txq = append(r.nic.txq, d)
-		f := l.umem.Frame(l.chainTmp[i], min(len(pkt)-off, l.frameSize))
-		off += copy(f, pkt[off:])
-		d = xsk.Desc{Addr: l.chainTmp[i], Len: uint32(len(f))}
+	binary.BigEndian.PutUint16(h[12:], et)
+	nf := (total + l.frameSize - 1) / l.frameSize
+	for f := range nf {
+		d := xsk.Desc{Addr: addr + uint64(f*l.frameSize), Len: uint32(min(total-f*l.frameSize, l.frameSize))}
+		if f < nf-1 {
+			d.Options = xsk.PktContd
+		}
+		n.txq = append(n.txq, d)
 	}
-	r.nic.txq = append(r.nic.txq, d)
+	l.freeTail(addr, nf)
 	l.stats.TxPackets++
-	l.stats.TxBytes += uint64(len(pkt))
-}
-
-func (l *Link) allocFrame() (uint64, bool) {
-	a, ok := l.umem.Alloc()
-	if !ok {
-		l.complete()
-		a, ok = l.umem.Alloc()
-	}
-	return a, ok
+	l.stats.TxBytes += uint64(ipLen)
 }
 
 // flush pushes every NIC's queued descriptors to its first socket's TX
@@ -646,12 +630,12 @@ func (l *Link) flush() {
 			continue
 		}
 		s := n.socks[0]
-		done := s.TX.Push(n.txq)
+		done := s.TX.Push(wholeChains(n.txq, s.TX.Free()))
 		if done < len(n.txq) {
 			// The ring is full: let the kernel drain it, then retry once.
 			s.KickTX()
 			s.Complete()
-			done += s.TX.Push(n.txq[done:])
+			done += s.TX.Push(wholeChains(n.txq[done:], s.TX.Free()))
 		}
 		s.KickTX()
 		for _, d := range n.txq[done:] {
@@ -664,6 +648,19 @@ func (l *Link) flush() {
 		n.txq = n.txq[:0]
 		s.Complete()
 	}
+}
+
+// wholeChains returns the longest prefix of descs, at most room long, that
+// ends with a packet's last descriptor: a ring holding half a chain would
+// glue the next packet to it.
+func wholeChains(descs []xsk.Desc, room int) []xsk.Desc {
+	if room >= len(descs) {
+		return descs
+	}
+	for room > 0 && descs[room-1].Continues() {
+		room--
+	}
+	return descs[:room]
 }
 
 // sendPending transmits packets whose neighbour the kernel just resolved.

@@ -3,6 +3,7 @@ package afxdp
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -310,7 +311,7 @@ func TestLinkJumbo(t *testing.T) {
 	b := testbed.New(t, testbed.Config{Paths: 1, MTU: 9000})
 	l := openLink(t, b, Config{})
 	if !l.multi || !l.jumbo || l.MTU() != 9000 {
-		t.Fatalf("%v: want multi-buffer and jumbo staging", l)
+		t.Fatalf("%v: want multi-buffer and jumbo runs", l)
 	}
 	p := b.Paths[0]
 	var ln net.Listener
@@ -332,6 +333,13 @@ func TestLinkJumbo(t *testing.T) {
 		return s.dst == local && s.flags&fRST != 0 && s.ack == 5000+uint32(len(data))
 	}); !ok {
 		t.Fatal("no RST acknowledging the 8960-byte segment")
+	}
+
+	// Every run came back: the chains completed, the unused frames of
+	// each run (the SYN's, the RST's) were freed at once.
+	l.complete()
+	if got, want := l.umem.RunsAvailable(), l.umem.Runs(); got != want || want == 0 {
+		t.Errorf("%d of %d UMEM runs free after the transmits completed", got, want)
 	}
 
 	// RX: B sends a 9014-byte frame from an AF_PACKET socket.
@@ -421,35 +429,67 @@ func TestLinkQueues(t *testing.T) {
 	}
 }
 
-// TestLinkAllocs proves that the steady-state data path allocates
-// nothing: Reserve, Transmit to a resolved neighbour, Receive.
-func TestLinkAllocs(t *testing.T) {
-	b := testbed.New(t, testbed.Config{Paths: 1})
-	l := openLink(t, b, Config{})
-	p := b.Paths[0]
-	local := netip.AddrPortFrom(p.A4, 61020)
-	remote := netip.AddrPortFrom(p.B4, 9)
-	// Resolve the neighbour first (B answers the segment with a RST).
-	pkt := tcpPacket(local, remote, fPSH, 1, 0, make([]byte, 100))
-	send(t, l, pkt)
-	if _, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst == local }); !ok {
-		t.Fatal("no RST from B")
-	}
-	var bufs, rx [16][]byte
-	lens := make([]int, 8)
-	allocs := testing.AllocsPerRun(200, func() {
-		k := l.Reserve(bufs[:8])
-		for i := range k {
-			lens[i] = copy(bufs[i], pkt)
+// TestWholeChains: a TX ring never gets half a chain.
+func TestWholeChains(t *testing.T) {
+	c := xsk.Desc{Options: xsk.PktContd}
+	e := xsk.Desc{}
+	descs := []xsk.Desc{e, c, c, e, c, e}
+	for room, want := range []int{0, 1, 1, 1, 4, 4, 6, 6} {
+		if got := len(wholeChains(descs, room)); got != want {
+			t.Errorf("room %d: %d descriptors, want %d", room, got, want)
 		}
-		l.Transmit(lens[:k])
-		l.Receive(rx[:])
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per batch", allocs)
 	}
-	if st := l.Stats(); st.TxPackets < 1600 || st.NoRoute != 0 {
-		t.Errorf("stats %+v", st)
+}
+
+// TestLinkAllocs proves that the steady-state data path allocates
+// nothing: Reserve, Transmit to a resolved neighbour, Receive; at MTU 9000
+// too, where packets go out as chains of UMEM runs.
+func TestLinkAllocs(t *testing.T) {
+	for _, mtu := range []int{1500, 9000} {
+		t.Run(fmt.Sprint(mtu), func(t *testing.T) {
+			b := testbed.New(t, testbed.Config{Paths: 1, MTU: mtu})
+			l := openLink(t, b, Config{})
+			p := b.Paths[0]
+			local := netip.AddrPortFrom(p.A4, 61020)
+			remote := netip.AddrPortFrom(p.B4, 9)
+			// Resolve the neighbour first (B answers the segment with a RST).
+			send(t, l, tcpPacket(local, remote, fPSH, 1, 0, make([]byte, 100)))
+			if _, ok := recv(t, l, 3*time.Second, func(s segment) bool { return s.dst == local }); !ok {
+				t.Fatal("no RST from B")
+			}
+			pkt := tcpPacket(local, remote, fPSH, 1, 0, make([]byte, mtu-100))
+			var bufs, rx [16][]byte
+			lens := make([]int, 8)
+			allocs := testing.AllocsPerRun(200, func() {
+				k := l.Reserve(bufs[:8])
+				for i := range k {
+					lens[i] = copy(bufs[i], pkt)
+				}
+				l.Transmit(lens[:k])
+				l.Receive(rx[:])
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per batch", allocs)
+			}
+			if st := l.Stats(); st.TxPackets < 1600 || st.NoRoute != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			// Buffers a Transmit did not use stay reserved, in order: the
+			// next Reserve hands them out first and takes no frame.
+			if k := l.Reserve(bufs[:8]); k != 8 {
+				t.Fatalf("reserved %d of 8", k)
+			}
+			next := &bufs[1][0]
+			lens[0] = copy(bufs[0], pkt)
+			l.Transmit(lens[:1])
+			l.complete()
+			free := l.umem.Available() + l.umem.RunsAvailable()
+			l.Reserve(bufs[:8])
+			if &bufs[0][0] != next || l.umem.Available()+l.umem.RunsAvailable() != free-1 {
+				t.Errorf("the unused buffers were not kept (free %d, was %d)", l.umem.Available()+l.umem.RunsAvailable(), free)
+			}
+			l.Transmit(nil)
+		})
 	}
 }
 

@@ -185,7 +185,15 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 		// a retransmission it carried, say) or another subflow's.
 		q.ends[q.endSlot(q.end(hn))] = hn
 	}
-	h, r = q.place(s, pt, h, r)
+	if pt != nilNode && q.end(pt) == a && q.free != nilNode {
+		if nh := q.nodes[pt].next; nh == nilNode || before(s.End(), q.nodes[nh].seg.DSN) {
+			h, r = q.extend(s, pt, nh, r)
+		} else {
+			h, r = q.place(s, pt, h, r)
+		}
+	} else {
+		h, r = q.place(s, pt, h, r)
+	}
 	if record && r.Stored() {
 		// Record the run end s now belongs to. Hint hits, in-order
 		// data and appends to the last run skip this: the subflow's

@@ -149,12 +149,18 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 	// this one starts, and nothing queued follows it directly.
 	hn := q.live(h)
 	if hn != nilNode {
-		if q.end(hn) == a && q.isTail(hn) {
-			q.stats.HintHits++
-			if nh := q.nodes[hn].next; q.free != nilNode && (nh == nilNode || before(s.End(), q.nodes[nh].seg.DSN)) {
-				return q.extend(s, hn, nh, r)
+		if nd := &q.nodes[hn]; nd.seg.End() == a {
+			nh, next := nd.next, uint64(0) // the next run's start, if any
+			if nh != nilNode {
+				next = q.nodes[nh].seg.DSN
 			}
-			return q.place(s, hn, h, r)
+			if nh == nilNode || next != a { // hn ends its run
+				q.stats.HintHits++
+				if q.free != nilNode && (nh == nilNode || before(s.End(), next)) {
+					return q.extend(s, hn, nh, r)
+				}
+				return q.place(s, hn, h, r)
+			}
 		}
 	} else if h.n != 0 {
 		q.stats.StaleHints++

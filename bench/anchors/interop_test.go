@@ -48,7 +48,8 @@ package anchors
 // read per thread.
 //
 // Knobs (environment): MPXDP_BULK_PAIRS=kernel,mpxdp-mpxdp runs a subset;
-// MPXDP_BULK_DIAG=1 adds the shards' loop counters per packet (diagnose);
+// MPXDP_BULK_DIAG=1 adds the shards' loop counters per packet (diagnose)
+// and the share of the wall time they waited for a CPU (runwait);
 // MPXDP_BULK_THREADED=1 turns on threaded NAPI on every veth, so that a
 // receiving veth's softirq work (XDP and the copy into the UMEM, or the
 // kernel's TCP receive) runs in a kernel thread instead of in the sender's
@@ -289,40 +290,42 @@ func hostCPU() (time.Duration, error) {
 }
 
 // shardCPU returns the CPU time of the stack's shard thread so far
-// (schedstat, in ns) and the part spent in the kernel (stat's stime, in
-// clock ticks of 10 ms, so only meaningful over runs of a second or more).
-func shardCPU(s *mpxdp.Stack) (total, sys time.Duration, err error) {
+// (schedstat, in ns), the part spent in the kernel (stat's stime, in clock
+// ticks of 10 ms, so only meaningful over runs of a second or more), and
+// how long it waited on a run queue, runnable but without a CPU.
+func shardCPU(s *mpxdp.Stack) (total, sys, wait time.Duration, err error) {
 	var tid int
 	if err := s.Do(func(*mptcp.Endpoint) { tid = unix.Gettid() }); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/schedstat", tid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	ns, _ := strconv.ParseInt(strings.Fields(string(raw))[0], 10, 64)
+	wns, _ := strconv.ParseInt(strings.Fields(string(raw))[1], 10, 64)
 	st, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	// Fields after the command name, which ends with the last ')':
 	// state is field 3, stime field 15 (proc(5)).
 	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
 	ticks, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ns), time.Duration(ticks) * 10 * time.Millisecond, nil
+	return time.Duration(ns), time.Duration(ticks) * 10 * time.Millisecond, time.Duration(wns), nil
 }
 
 // shardMeter measures one stack's shard over a transfer.
 type shardMeter struct {
-	s          *mpxdp.Stack
-	cpu0, sys0 time.Duration
-	st0        mpxdp.Stats
+	s                 *mpxdp.Stack
+	cpu0, sys0, wait0 time.Duration
+	st0               mpxdp.Stats
 }
 
 func startMeter(s *mpxdp.Stack) (*shardMeter, error) {
 	m := &shardMeter{s: s}
 	var err error
-	m.cpu0, m.sys0, err = shardCPU(s)
+	m.cpu0, m.sys0, m.wait0, err = shardCPU(s)
 	m.st0 = s.Stats()
 	return m, err
 }
@@ -334,15 +337,17 @@ type shardReport struct {
 }
 
 func (m *shardMeter) stop(el time.Duration) (shardReport, error) {
-	cpu, sys, err := shardCPU(m.s)
+	cpu, sys, wait, err := shardCPU(m.s)
 	if err != nil {
 		return shardReport{}, err
 	}
-	cpu, sys = cpu-m.cpu0, sys-m.sys0
+	cpu, sys, wait = cpu-m.cpu0, sys-m.sys0, wait-m.wait0
 	st := m.s.Stats()
 	pk := float64(st.Link.RxPackets + st.Link.TxPackets - m.st0.Link.RxPackets - m.st0.Link.TxPackets)
+	d := diagnose(m.st0, st)
+	d["runwait"] = wait.Seconds() / el.Seconds()
 	return shardReport{Ns: float64(cpu.Nanoseconds()) / pk, Sys: float64(sys.Nanoseconds()) / pk,
-		Busy: cpu.Seconds() / el.Seconds(), Diag: diagnose(m.st0, st)}, nil
+		Busy: cpu.Seconds() / el.Seconds(), Diag: d}, nil
 }
 
 // bulkJob is the server half of one run, for the child process.

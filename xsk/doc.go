@@ -11,7 +11,10 @@
 //     TX ring). RX.Release and Comp.Release hand frames to the caller;
 //     Fill.Submit and TX.Submit hand them to the kernel; UMEM.Free returns
 //     them to the stack. One descriptor per frame: the free stack counts
-//     frames, and freeing a free frame panics.
+//     frames, and freeing a free frame panics. Runs (UMEMConfig.Runs) are
+//     groups of consecutive frames kept apart for packets larger than a
+//     frame: AllocRun hands out a whole run, Span views it as one buffer,
+//     and its frames are freed one by one as the kernel completes them.
 //   - Batches. The rings are peeked and released, reserved and submitted
 //     in batches; the shared producer and consumer indices are read and
 //     written atomically once per batch, with cached copies in between.

@@ -7,7 +7,9 @@
 //     that any frame can leave by any NIC. Each binds zero-copy when the
 //     driver offers it and falls back to copy mode (veth is copy only).
 //     Frames larger than a UMEM chunk (jumbo MTU) use multi-buffer
-//     descriptor chains.
+//     descriptor chains: received chains are copied into one buffer,
+//     transmitted packets are written in place in runs of consecutive
+//     chunks (xsk.UMEMConfig.Runs).
 //   - Steering. One XDP filter per NIC (xsk.Filter, attached through a
 //     bpf_link) redirects to the sockets only TCP to the Link's addresses
 //     on ports the stack owns: the ephemeral range (claimed at Open) and

@@ -179,7 +179,8 @@ var (
 // against the tree, the linear list and the two single-path references,
 // all measured in the same run: in order at depth 0, and appended at the
 // tail of a queue of the nearest depth. Each number is the median of
-// -ofo.table runs; within each round the references and the three
+// -ofo.table runs of the thread's CPU time per segment (cpu-ns/op); within
+// each round the references and the three
 // implementations take turns, so that load from other work on the machine
 // falls on all of them. It also prints every run as a benchmark line, so
 // that benchstat can summarise the same data. It runs only when asked:

@@ -147,6 +147,7 @@ func newConn(ep *Endpoint, client bool) *Conn {
 	c.snd = newSendBuffer(ep.cfg.SendBuffer)
 	c.rcv = newRecvBuffer(ep.cfg.RecvBuffer)
 	c.rcv.gaps = &ep.rxGaps
+	c.snd.cache, c.rcv.cache = &ep.rings, &ep.rings
 	// The names were checked by NewEndpoint (Config.withDefaults).
 	c.sched, _ = sched.New(ep.cfg.Scheduler)
 	alg, _ := cc.Lookup(ep.cfg.CC)

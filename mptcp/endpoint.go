@@ -52,7 +52,10 @@ type EndpointStats struct {
 	SynRequests, SynBacklogDrops         uint64
 	SynRequestsReset, SynRequestsExpired uint64
 	SynAckRetransmits                    uint64
-	Options                              wire.Counters
+	// RingsReused counts send and receive rings that new connections
+	// took from finished ones instead of allocating (rings.go).
+	RingsReused uint64
+	Options     wire.Counters
 }
 
 type fourTuple struct{ local, remote netip.AddrPort }
@@ -106,6 +109,7 @@ type Endpoint struct {
 	synConn   tcp.Conn      // scratch connection that builds them
 	synOwner  synAckOwner
 	synCC     cc.Controller
+	rings     ringCache // rings of finished connections, for new ones
 	Stats     EndpointStats
 }
 
@@ -125,6 +129,7 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 		reqTokens: map[uint32]*synRequest{},
 		synCC:     newSynCC(cfg),
 	}
+	ep.rings.stats = &ep.Stats
 	ep.isn = tcp.NewISNGenerator(cfg.Rand)
 	// Ephemeral ports from a range the kernel does not use by default
 	// (its ip_local_port_range is 32768–60999), so the two never collide.
@@ -376,6 +381,7 @@ func (ep *Endpoint) PollTransmit(now time.Duration, buf []byte) int {
 		ep.dirty = ep.dirty[:len(ep.dirty)-1]
 		c.dirty = false
 		ep.updateTimer(c)
+		ep.releaseRings(c)
 		ep.reap(c)
 	}
 	return 0

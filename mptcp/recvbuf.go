@@ -31,6 +31,7 @@ type recvBuffer struct {
 	gaps   *[maxGaps]ofo.Range // the endpoint's scratch
 	finDSN uint64              // the DATA_FIN's DSN, once a mapping announced it
 	finSet bool
+	cache  *ringCache // where the ring comes from; nil: allocate
 }
 
 // windowSlack is room beyond the offered capacity: a window scaled by 2^s
@@ -158,7 +159,7 @@ func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool
 // store copies p to its place in the ring and returns its sum.
 func (b *recvBuffer) store(dsn uint64, p []byte) cksum.Partial {
 	if b.buf == nil {
-		b.buf = make([]byte, b.ring)
+		b.buf = b.cache.takeRecv(b.ring)
 	}
 	pos := b.pos(dsn)
 	first := min(len(p), len(b.buf)-pos)

@@ -28,6 +28,7 @@ type sendBuffer struct {
 	dataUna uint64 // oldest DSN not DATA_ACKed
 	end     uint64 // DSN after the last byte written
 	sums    []cksum.Partial
+	cache   *ringCache // where the ring comes from; nil: allocate
 }
 
 func newSendBuffer(size int) sendBuffer {
@@ -50,7 +51,7 @@ func (b *sendBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.
 func (b *sendBuffer) write(p []byte) int {
 	n := min(len(p), b.space())
 	if n > 0 && b.buf == nil {
-		b.buf, b.sums = make([]byte, b.ring), make([]cksum.Partial, b.ring/sumBlock)
+		b.buf, b.sums = b.cache.takeSend(b.ring)
 	}
 	p = p[:n]
 	for len(p) > 0 {

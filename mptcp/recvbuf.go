@@ -74,9 +74,11 @@ func (b *recvBuffer) commit(dsn uint64, n int, hint ofo.Hint) (ofo.Hint, bool) {
 		b.q = ofo.New(ofo.Config{Capacity: b.qcap, Start: b.next})
 	}
 	h, r := b.q.Insert(ofo.Seg{DSN: dsn, Len: uint32(n)}, hint)
-	for _, ok := b.q.Pop(); ok; _, ok = b.q.Pop() {
+	// The payload is already in the ring: only the new left edge matters,
+	// and a queue without Release frees the in-order run wholesale.
+	if run, ok := b.q.PopRun(); ok {
+		b.next = run.End
 	}
-	b.next = b.q.Next()
 	return h, r.Stored()
 }
 

@@ -64,10 +64,24 @@ func (c *cursor) next() (Seg, uint8) {
 }
 
 // The replay loops are written once per type so that the calls are direct,
-// as the engine's will be: every arrival is inserted with its subflow's
-// hint, then whatever became in order is popped.
+// as the engine's are: every arrival is inserted with its subflow's hint,
+// then whatever became in order is delivered. The shortcut queue delivers
+// as mptcp/recvbuf.go does, with PopRun (a queue without Release frees the
+// run wholesale); so do the in-order and append references, which run on
+// the same queue. The tree and the list deliver node by node, as Linux's
+// mptcp_ofo_queue erases each skb from its rbtree.
 
 func replayQueue(q *Queue, c *cursor, n int) {
+	for range n {
+		s, sub := c.next()
+		c.hints[sub], _ = q.Insert(s, c.hints[sub])
+		q.PopRun()
+	}
+}
+
+// replayQueuePop is the shortcut queue delivering node by node (-ofo.pop),
+// for comparing PopRun with Pop.
+func replayQueuePop(q *Queue, c *cursor, n int) {
 	for range n {
 		s, sub := c.next()
 		c.hints[sub], _ = q.Insert(s, c.hints[sub])
@@ -97,7 +111,11 @@ func replayList(q *List, c *cursor, n int) {
 func replay(q Interface, c *cursor, n int) {
 	switch q := q.(type) {
 	case *Queue:
-		replayQueue(q, c, n)
+		if *popEach {
+			replayQueuePop(q, c, n)
+		} else {
+			replayQueue(q, c, n)
+		}
 	case *Tree:
 		replayTree(q, c, n)
 	case *List:
@@ -115,7 +133,7 @@ func threadCPU() int64 {
 }
 
 // runBench measures one implementation on one trace: ns/op is per arriving
-// segment, including the Pop that eventually delivers it. cpu-ns/op is the
+// segment, including its eventual delivery (PopRun or Pop; see replayQueue). cpu-ns/op is the
 // same in the thread's CPU time, which leaves out the time the thread
 // waited for a core: on a machine shared with other work it varies far
 // less than ns/op (docs/ofo.md).
@@ -171,6 +189,7 @@ func BenchmarkInsert(b *testing.B) {
 }
 
 var (
+	popEach   = flag.Bool("ofo.pop", false, "benchmarks: the shortcut queue and the references deliver with Pop, node by node, instead of PopRun")
 	tableRuns = flag.Int("ofo.table", 0, "TestTable: print the benchmark table from the median of this many interleaved runs")
 	tableRows = flag.String("ofo.rows", "", "TestTable: only the workloads whose name matches this regular expression")
 )

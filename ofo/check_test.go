@@ -78,13 +78,17 @@ func (q *Queue) check() error {
 				return fmt.Errorf("run head %d links to %d, which is not its tail", i, t)
 			}
 			// The tail must be reachable through contiguous nodes.
-			j := i
+			j, k := i, int32(1)
 			for j != t {
 				nx := n[j].next
 				if nx == nilNode || n[nx].seg.DSN != n[j].seg.End() {
 					return fmt.Errorf("run head %d: tail %d not at the end of its run", i, t)
 				}
 				j = nx
+				k++
+			}
+			if c := q.runCount(i); c != k {
+				return fmt.Errorf("run head %d counts %d segments, the run has %d", i, c, k)
 			}
 		}
 		segs = append(segs, n[i].seg)
@@ -96,16 +100,18 @@ func (q *Queue) check() error {
 	if ready := q.first != nilNode && n[q.first].seg.DSN == q.left; q.ready != ready {
 		return fmt.Errorf("ready = %v, want %v", q.ready, ready)
 	}
-	if q.first == nilNode && q.firstTail != nilNode {
-		return fmt.Errorf("empty queue with firstTail %d", q.firstTail)
+	if q.first == nilNode && (q.firstTail != nilNode || q.firstCount != 0) {
+		return fmt.Errorf("empty queue with firstTail %d, firstCount %d", q.firstTail, q.firstCount)
 	}
 	if runs != q.runs {
 		return fmt.Errorf("runs = %d, walk found %d", q.runs, runs)
 	}
 	free := 0
 	for i := q.free; i != nilNode; i = n[i].next {
-		if n[i].gen&1 != 0 {
-			return fmt.Errorf("free node %d has odd generation", i)
+		// Only PopRun leaves odd generations, on nodes below the left
+		// edge, which live tells from queued ones by that position.
+		if n[i].gen&1 != 0 && (!q.lazy || before(q.left, n[i].seg.End())) {
+			return fmt.Errorf("free node %d has odd generation and ends at %d, left edge %d, lazy %v", i, n[i].seg.End(), q.left, q.lazy)
 		}
 		free++
 		if free > len(n) {
@@ -249,7 +255,7 @@ func contents(q Interface) []Seg {
 
 // TestNodeSizes pins the memory layout docs/ofo.md and doc.go state.
 func TestNodeSizes(t *testing.T) {
-	if s, n := unsafe.Sizeof(Seg{}), unsafe.Sizeof(qnode{}); s != 24 || n != 40 {
-		t.Fatalf("Seg is %d bytes, a Queue node %d; the docs say 24 and 40", s, n)
+	if s, n := unsafe.Sizeof(Seg{}), unsafe.Sizeof(qnode{}); s != 24 || n != 48 {
+		t.Fatalf("Seg is %d bytes, a Queue node %d; the docs say 24 and 48", s, n)
 	}
 }

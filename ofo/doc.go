@@ -12,8 +12,15 @@
 //     payload may live in a receive ring (Handle unused) or in a frame.
 //   - Ownership: every segment given to Insert comes back exactly once,
 //     either from [Queue.Pop] (delivered in order) or through
-//     [Config.Release] (rejected, evicted, passed by Advance, or left at
-//     Reset), so the caller can recycle frames.
+//     [Config.Release] (rejected, evicted, passed by Advance, left at
+//     Reset, or delivered by [Queue.PopRun]), so the caller can recycle
+//     frames.
+//   - Delivery: Pop hands out one in-order segment; [Queue.PopRun]
+//     delivers everything in order at once (the first run) and returns its
+//     range, for a caller whose payload already sits at its DSN. A queue
+//     created with Release == nil frees that run wholesale, in O(1),
+//     without visiting its nodes; with a Release function PopRun hands each
+//     segment to it, in order.
 //   - Bytes are never lost or duplicated. Queued segments never overlap.
 //     A newcomer is trimmed to the bytes not yet queued; a queued run that
 //     lies wholly inside it is evicted (released) instead, so that no
@@ -47,7 +54,9 @@
 // bumps its generation, so a hint whose segment was delivered or evicted is
 // detected with one comparison. Any hint, even a forged one, is checked
 // against the live structure before use, so a bad hint costs a search and
-// never misplaces data.
+// never misplaces data. PopRun frees a run without touching its nodes, so
+// their generations stay odd: a hint to one is recognised as stale by its
+// segment lying below the left edge, where nothing queued ever is.
 //
 // # Structure and cost
 //
@@ -68,8 +77,9 @@
 //   - Insert: O(1) for in-order data, hint hits, either end and index hits;
 //     otherwise O(runs walked). Evictions cost O(1) per evicted segment, and a segment
 //     is evicted at most once.
-//   - Pop: O(1). Advance: O(1) per segment released. Holes, Blocks: O(runs).
-//   - Memory: 40 bytes per node of capacity, and 4 to 8 for the index of
+//   - Pop: O(1). PopRun: O(1) without Release, else O(segments). Advance:
+//     O(1) per segment released. Holes, Blocks: O(runs).
+//   - Memory: 48 bytes per node of capacity, and 4 to 8 for the index of
 //     run ends (a power of two entries, at least the capacity).
 //
 // # Baselines

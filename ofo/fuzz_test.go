@@ -187,8 +187,11 @@ func (m *model) blocks() []Range {
 }
 
 // subject is one implementation under test with what it has handed back.
+// norel marks a Queue built without a Release function, whose PopRun frees
+// runs wholesale: it hands nothing back, so only what it holds is checked.
 type subject struct {
 	name     string
+	norel    bool
 	q        Interface
 	released []Seg
 	hints    [4]Hint
@@ -206,9 +209,9 @@ type subject struct {
 //	           granularity (start = left+x-32, len = y%40); else a 4-byte
 //	           grid that makes contiguity and exact overlaps common.
 //	op%8 4     Pop once
-//	op%8 5     Drain
+//	op%8 5     z%2 0: Drain, 1: PopRun
 //	op%8 6     Advance to left + x%48
-//	op%8 7     x%4: 0 SetLimit(left + 4y), 1 ClearLimit, 2 Reset(left + y), 3 check only
+//	op%8 7     x%4: 0 SetLimit(left + 4y), 1 ClearLimit, 2 Reset(left + y - 64), 3 check only
 func runOps(t *testing.T, data []byte) {
 	if len(data) < 2 {
 		return
@@ -217,12 +220,13 @@ func runOps(t *testing.T, data []byte) {
 	start := -uint64(data[1]) * 4
 	data = data[2:]
 	m := newModel(start, capacity)
-	subs := make([]*subject, len(impls))
+	subs := make([]*subject, len(impls), len(impls)+1)
 	for i, im := range impls {
 		s := &subject{name: im.name, returned: map[uint64]int{}}
 		s.q = im.make(Config{Capacity: capacity, Start: start, Release: func(g Seg) { s.released = append(s.released, g) }})
 		subs[i] = s
 	}
+	subs = append(subs, &subject{name: "shortcut without Release", norel: true, returned: map[uint64]int{}, q: New(Config{Capacity: capacity, Start: start})})
 	var handle uint64
 	holes := make([]Range, 3)
 	for step := 0; len(data) >= 4; step++ {
@@ -287,8 +291,21 @@ func runOps(t *testing.T, data []byte) {
 			}
 		case 5:
 			var want []Seg
+			from := m.left
 			for s, ok := m.pop(); ok; s, ok = m.pop() {
 				want = append(want, s)
+			}
+			if z%2 == 1 {
+				// PopRun hands the segments to Release, in order.
+				what = fmt.Sprintf("pop run [%d,%d) -> %d segments", from-start, m.left-start, len(want))
+				wantRel = want
+				for _, su := range subs {
+					r, ok := su.q.PopRun()
+					if ok != (len(want) > 0) || ok && r != (Range{from, m.left}) || !ok && r != (Range{}) {
+						t.Fatalf("step %d %s: %s PopRun returned %v %v", step, what, su.name, r, ok)
+					}
+				}
+				break
 			}
 			what = fmt.Sprintf("drain -> %d segments", len(want))
 			for _, su := range subs {
@@ -323,7 +340,7 @@ func runOps(t *testing.T, data []byte) {
 					su.q.ClearLimit()
 				}
 			case 2:
-				to := m.left + uint64(y)
+				to := m.left + uint64(y) - 64 // also backwards
 				what = fmt.Sprintf("reset to %d", to-start)
 				wantRel = m.reset(to)
 				for _, su := range subs {
@@ -337,14 +354,16 @@ func runOps(t *testing.T, data []byte) {
 		wantHoles, wantBlocks := m.holes(), m.blocks()
 		var ref Stats
 		for k, su := range subs {
-			if rejected != 0 {
+			if su.norel {
+				// Nothing to hand back: skip to what it holds.
+			} else if rejected != 0 {
 				if len(su.released) == 0 || su.released[len(su.released)-1].Handle != rejected {
 					t.Fatalf("step %d %s: %s did not release the rejected segment: %+v", step, what, su.name, su.released)
 				}
 				su.released = su.released[:len(su.released)-1]
 				su.returned[rejected]++
 			}
-			if !slices.Equal(su.released, wantRel) {
+			if !su.norel && !slices.Equal(su.released, wantRel) {
 				t.Fatalf("step %d %s: %s released %+v, want %+v", step, what, su.name, su.released, wantRel)
 			}
 			for _, s := range su.released {
@@ -382,6 +401,12 @@ func runOps(t *testing.T, data []byte) {
 	m.reset(end)
 	for _, su := range subs {
 		su.q.Reset(end)
+		if su.norel {
+			if err := checkInvariants(su.q); err != nil {
+				t.Fatalf("%s after Reset: %v", su.name, err)
+			}
+			continue
+		}
 		for _, s := range su.released {
 			su.returned[s.Handle]++
 		}

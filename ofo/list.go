@@ -217,6 +217,22 @@ func (l *List) Pop() (Seg, bool) {
 	return s, true
 }
 
+// PopRun delivers everything in order, node by node, handing each segment
+// to the Release function if there is one; see Queue.PopRun.
+func (l *List) PopRun() (Range, bool) {
+	start := l.left
+	s, ok := l.Pop()
+	if !ok {
+		return Range{}, false
+	}
+	for ; ok; s, ok = l.Pop() {
+		if l.release != nil {
+			l.release(s)
+		}
+	}
+	return Range{start, l.left}, true
+}
+
 // Drain pops every in-order segment into deliver; see Queue.Drain.
 func (l *List) Drain(deliver func(Seg)) int {
 	k := 0

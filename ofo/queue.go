@@ -13,15 +13,20 @@ const nilNode int32 = -1
 // points at itself). Interior nodes' run fields are stale and never read, so
 // joining two runs is O(1).
 //
-// The first run is the exception: Queue.first and Queue.firstTail hold its
-// bounds, and its nodes' run fields and its first node's prev may be stale.
-// That way Pop touches only the node it removes, not the next node or the
-// far end of the run (runTail, runHead).
+// A run's first node also counts the run's segments (cnt), so that PopRun
+// can free a whole run without visiting it.
+//
+// The first run is the exception: Queue.first, Queue.firstTail and
+// Queue.firstCount hold its bounds and count, and its nodes' run and cnt
+// fields and its first node's prev may be stale. That way Pop touches only
+// the node it removes, not the next node or the far end of the run
+// (runTail, runHead).
 type qnode struct {
 	seg        Seg
 	prev, next int32
 	run        int32
-	gen        uint32 // odd while queued, even while free; see Hint
+	cnt        int32  // segments in the run, at a run's first node
+	gen        uint32 // odd while queued; see live for free nodes
 }
 
 // Queue is the connection-level out-of-order queue with per-subflow
@@ -31,12 +36,14 @@ type Queue struct {
 	nodes       []qnode
 	first, last int32   // the list's ends; both nilNode when empty
 	firstTail   int32   // the first run's last node; nilNode when empty
+	firstCount  int32   // the first run's segments
 	ready       bool    // the first node starts at the left edge: Pop can deliver
 	free        int32   // free list, linked through next
 	ends        []int32 // run ends by hash: see lookupEnd
 	endShift    uint8
-	count       int // queued segments
-	runs        int // queued runs
+	count       int  // queued segments
+	lazy        bool // PopRun left free nodes with odd generations; see Reset
+	runs        int  // queued runs
 	bytes       uint64
 	left        uint64 // the left edge (rcv_nxt): every queued byte is at or after it
 	limit       uint64
@@ -102,12 +109,31 @@ func (q *Queue) runHead(t int32) int32 {
 func (q *Queue) hint(i int32) Hint { return Hint{n: i + 1, gen: q.nodes[i].gen} }
 
 // live returns the node h refers to, or nilNode if h is empty or stale.
+//
+// Freeing a node one at a time makes its generation even. PopRun frees a
+// whole run without touching its nodes, so their generations stay odd;
+// such a node is recognised by its position instead: its segment lies
+// below the left edge, where no queued segment ever is. Allocating a node
+// makes its generation odd and new either way (alloc).
 func (q *Queue) live(h Hint) int32 {
 	i := h.n - 1
-	if uint32(i) >= uint32(len(q.nodes)) || h.gen&1 == 0 || q.nodes[i].gen != h.gen {
+	if uint32(i) >= uint32(len(q.nodes)) || h.gen&1 == 0 {
+		return nilNode
+	}
+	if nd := &q.nodes[i]; nd.gen != h.gen || before(nd.seg.DSN, q.left) {
 		return nilNode
 	}
 	return i
+}
+
+// alloc takes a node off the free list and gives it a new, odd generation:
+// +1 from a node freed alone (even), +2 from one freed by PopRun (odd).
+func (q *Queue) alloc() int32 {
+	x := q.free
+	nd := &q.nodes[x]
+	q.free = nd.next
+	nd.gen += 1 + nd.gen&1
+	return x
 }
 
 // Insert queues s, which arrived on the subflow whose shortcut is h, and
@@ -220,7 +246,9 @@ func (q *Queue) endSlot(e uint64) uint64 { return e * 0x9E3779B97F4A7C15 >> q.en
 // hits (the run end the newcomer now belongs to, and the run end the
 // caller's hint named) and never cleaned: an entry may name a node that was
 // freed, reused or extended since, so it is checked against the structure
-// like a caller's hint.
+// like a caller's hint. A node PopRun freed keeps an odd generation, but
+// its segment ends at or below the left edge, and a is after it, so the
+// end test rejects it before isTail would read its free-list link.
 func (q *Queue) lookupEnd(a uint64) int32 {
 	t := q.ends[q.endSlot(a)]
 	if t == nilNode || q.nodes[t].gen&1 == 0 || q.end(t) != a || !q.isTail(t) {
@@ -342,23 +370,25 @@ func (q *Queue) place(s Seg, pt int32, h Hint, r Result) (Hint, Result) {
 
 	// Join the runs on either side when contiguous. Their bounds are read
 	// before x changes which run is first.
-	x := q.free
-	head, tail := x, x
+	head, tail := q.free, q.free
+	c := int32(1) // segments in the run x ends up in
 	q.runs++
 	if pt != nilNode && n[pt].seg.End() == s.DSN {
 		head = q.runHead(pt)
+		c += q.runCount(head)
 		q.runs--
 	}
 	if nh != nilNode && n[nh].seg.DSN == s.End() {
 		tail = q.runTail(nh)
+		c += q.runCount(nh)
 		q.runs--
 	} else if pt == nilNode && nh != nilNode {
 		// The first run becomes the second: give it exact links.
 		n[nh].run, n[q.firstTail].run = q.firstTail, nh
+		n[nh].cnt = q.firstCount
 	}
 
-	q.free = n[x].next
-	n[x].gen++
+	x := q.alloc()
 	n[x].seg, n[x].prev, n[x].next = s, pt, nh
 	if pt == nilNode {
 		q.first, q.ready = x, s.DSN == q.left
@@ -372,7 +402,9 @@ func (q *Queue) place(s Seg, pt int32, h Hint, r Result) (Hint, Result) {
 	}
 	n[head].run, n[tail].run = tail, head
 	if head == q.first {
-		q.firstTail = tail
+		q.firstTail, q.firstCount = tail, c
+	} else {
+		n[head].cnt = c
 	}
 	q.count++
 	q.bytes += uint64(s.Len)
@@ -387,9 +419,7 @@ func (q *Queue) place(s Seg, pt int32, h Hint, r Result) (Hint, Result) {
 // node is free.
 func (q *Queue) extend(s Seg, pt, nh int32, r Result) (Hint, Result) {
 	n := q.nodes
-	x := q.free
-	q.free = n[x].next
-	n[x].gen++
+	x := q.alloc()
 	n[x].seg, n[x].prev, n[x].next = s, pt, nh
 	n[pt].next = x
 	if nh == nilNode {
@@ -399,9 +429,11 @@ func (q *Queue) extend(s Seg, pt, nh int32, r Result) (Hint, Result) {
 	}
 	if pt == q.firstTail {
 		q.firstTail = x // the first run's links may stay stale
+		q.firstCount++
 	} else {
 		head := n[pt].run
 		n[head].run, n[x].run = x, head
+		n[head].cnt++
 	}
 	q.count++
 	q.bytes += uint64(s.Len)
@@ -416,9 +448,10 @@ func (q *Queue) evictRun(pt, nh, nt int32) {
 	n := q.nodes
 	after := n[nt].next
 	if pt == nilNode {
-		q.first, q.firstTail = after, nilNode
+		q.first, q.firstTail, q.firstCount = after, nilNode, 0
 		if after != nilNode {
-			q.firstTail = n[after].run // exact: it was not the first run
+			// Exact: it was not the first run.
+			q.firstTail, q.firstCount = n[after].run, n[after].cnt
 		}
 	} else {
 		n[pt].next = after
@@ -484,17 +517,33 @@ func (q *Queue) unlinkFirst() {
 	f := q.first
 	nx := q.nodes[f].next
 	q.first = nx
+	q.firstCount--
 	if f != q.firstTail {
 		return
 	}
-	// Runs are maximal: a hole follows the first run.
+	q.nextRun(nx)
+}
+
+// nextRun makes the run starting at nx (nilNode: none) the first, after
+// the first run has gone. Runs are maximal, so a hole follows the first
+// run: the new first run is not in order.
+func (q *Queue) nextRun(nx int32) {
 	q.ready = false
 	q.runs--
 	if nx == nilNode {
-		q.last, q.firstTail = nilNode, nilNode
+		q.last, q.firstTail, q.firstCount = nilNode, nilNode, 0
 	} else {
-		q.firstTail = q.nodes[nx].run // exact: it was not the first run
+		// Exact: it was not the first run.
+		q.firstTail, q.firstCount = q.nodes[nx].run, q.nodes[nx].cnt
 	}
+}
+
+// runCount returns the number of segments in the run whose first node is h.
+func (q *Queue) runCount(h int32) int32 {
+	if h == q.first {
+		return q.firstCount
+	}
+	return q.nodes[h].cnt
 }
 
 // Pop removes and returns the first segment if it starts at the left edge,
@@ -513,6 +562,43 @@ func (q *Queue) Pop() (Seg, bool) {
 	q.left = s.End()
 	q.stats.Delivered++
 	return s, true
+}
+
+// PopRun delivers everything in order at once: the first run, if it starts
+// at the left edge (runs are maximal, so nothing after it is in order). It
+// advances the left edge past the run and returns the range delivered, or
+// false if nothing is in order.
+//
+// A receiver whose payload already sits at its DSN (a receive ring) needs
+// only the new left edge. For a queue without a Release function, PopRun
+// frees the run's nodes in O(1), without visiting them: its chain goes onto
+// the free list whole. With a Release function, the caller wants its
+// handles back, so each segment is handed to Release, in order, as Pop
+// would (O(segments)). Either way Stats.Delivered counts the segments.
+func (q *Queue) PopRun() (Range, bool) {
+	if !q.ready {
+		return Range{}, false
+	}
+	start := q.left
+	if q.release != nil {
+		for s, ok := q.Pop(); ok; s, ok = q.Pop() {
+			q.release(s)
+		}
+		return Range{start, q.left}, true
+	}
+	// The run's nodes keep their odd generations; live and lookupEnd
+	// tell them from queued nodes by their position below the new edge.
+	f, t := q.first, q.firstTail
+	nd := &q.nodes[t]
+	end, nx := nd.seg.End(), nd.next
+	nd.next, q.free = q.free, f
+	q.lazy = true
+	q.count -= int(q.firstCount)
+	q.stats.Delivered += uint64(q.firstCount)
+	q.bytes -= end - start // the run holds every byte of [start, end)
+	q.left, q.first = end, nx
+	q.nextRun(nx)
+	return Range{start, end}, true
 }
 
 // Drain pops every segment that is in order and passes each to deliver. It
@@ -617,12 +703,20 @@ func (q *Queue) Stats() Stats { return q.stats }
 
 // Reset releases every queued segment, in order, and moves the left edge to
 // start. The counters and the limit are kept. Every outstanding Hint becomes
-// stale.
+// stale. After PopRun freed runs wholesale it also visits the free list
+// (O(capacity)): those nodes are told from queued ones by lying below the
+// left edge, which a new start may no longer be after.
 func (q *Queue) Reset(start uint64) {
 	for q.first != nilNode {
 		f := q.first
 		q.unlinkFirst()
 		q.drop(f)
+	}
+	if q.lazy {
+		for i := q.free; i != nilNode; i = q.nodes[i].next {
+			q.nodes[i].gen += q.nodes[i].gen & 1
+		}
+		q.lazy = false
 	}
 	q.left, q.ready = start, false
 }

@@ -98,8 +98,8 @@ type Stats struct {
 	Full       uint64 // inserts rejected for want of a free node
 	Trimmed    uint64 // inserts stored after trimming
 	Evicted    uint64 // queued segments dropped because a newcomer covered them
-	Delivered  uint64 // segments handed out by Pop
-	Released   uint64 // segments given to the Release function
+	Delivered  uint64 // segments handed out by Pop, Drain or PopRun
+	Released   uint64 // segments given to the Release function other than by PopRun
 }
 
 // Config sizes and starts a queue.
@@ -111,9 +111,13 @@ type Config struct {
 	Start uint64
 	// Release, if not nil, is called with every segment the queue lets go of
 	// without handing it out through Pop: rejected inserts, evicted
-	// segments, data passed by Advance, and everything left at Reset. With
-	// Pop, it returns every inserted Handle exactly once. It must not call
-	// back into the queue.
+	// segments, data passed by Advance, everything left at Reset, and the
+	// segments of the runs PopRun delivers. With Pop, it returns every
+	// inserted Handle exactly once. It must not call back into the queue.
+	//
+	// A Queue without one may free a delivered run wholesale (PopRun, in
+	// O(1)): a caller whose payload sits in a receive ring, not in
+	// per-segment buffers, should leave it nil.
 	Release func(Seg)
 }
 
@@ -124,6 +128,7 @@ type Config struct {
 type Interface interface {
 	Insert(s Seg, h Hint) (Hint, Result)
 	Pop() (Seg, bool)
+	PopRun() (Range, bool)
 	Drain(deliver func(Seg)) int
 	Advance(to uint64)
 	SetLimit(end uint64)

@@ -448,6 +448,23 @@ func (t *Tree) Pop() (Seg, bool) {
 	return s, true
 }
 
+// PopRun delivers everything in order, node by node as Linux's
+// mptcp_ofo_queue does (each node is erased from the tree), handing each
+// segment to the Release function if there is one; see Queue.PopRun.
+func (t *Tree) PopRun() (Range, bool) {
+	start := t.left
+	s, ok := t.Pop()
+	if !ok {
+		return Range{}, false
+	}
+	for ; ok; s, ok = t.Pop() {
+		if t.release != nil {
+			t.release(s)
+		}
+	}
+	return Range{start, t.left}, true
+}
+
 // Drain pops every in-order segment into deliver; see Queue.Drain.
 func (t *Tree) Drain(deliver func(Seg)) int {
 	k := 0

@@ -31,7 +31,11 @@ func (c *Conn) OpenSubflow(now time.Duration, local, remote netip.AddrPort, back
 		return 0, ErrTooManySubflows
 	}
 	if local.Port() == 0 {
-		local = netip.AddrPortFrom(local.Addr(), c.ep.ephemeralPort())
+		p, err := c.ep.ephemeralPort(now, local.Addr(), remote)
+		if err != nil {
+			return 0, err
+		}
+		local = netip.AddrPortFrom(local.Addr(), p)
 	}
 	sf := c.newSubflow(local, remote, false)
 	sf.join, sf.joiner, sf.backup = true, true, backup

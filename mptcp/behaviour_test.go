@@ -1,6 +1,7 @@
 package mptcp_test
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -387,5 +388,61 @@ func TestDataFINNotDelayed(t *testing.T) {
 	t.Logf("done at %v", tr.DoneAt)
 	if tr.DoneAt > 100*time.Millisecond {
 		t.Errorf("done at %v: a DATA_FIN waited for a retransmission", tr.DoneAt)
+	}
+}
+
+// TestEphemeralPortsExhausted: with every port of Config.EphemeralPorts
+// used towards a destination, Dial fails with ErrNoPort instead of taking
+// a 4-tuple in use; a port is shared with other destinations; a subflow in
+// TIME-WAIT gives its 4-tuple to a new connection after a second
+// (tcp_tw_reuse), and that connection works.
+func TestEphemeralPortsExhausted(t *testing.T) {
+	bed, err := mptcptest.NewBed(36, []sim.Path{path(20e6, 5*time.Millisecond)},
+		mptcp.Config{PathManager: "ndiffports", Subflows: 1, EphemeralPorts: [2]uint16{61000, 61000}}, mptcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client closes first (nothing to send), so its subflow on the
+	// only port ends in TIME-WAIT (TestCloseOrderTimeWait).
+	tr := mptcptest.NewTransfer(bed, 36, 0, 64<<10)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	bed.Sim.Run(tr.DoneAt + 200*time.Millisecond)
+	sfs := tr.Cc.Subflows()
+	if len(sfs) != 1 || sfs[0].State != tcp.TimeWait || sfs[0].Local.Port() != 61000 {
+		t.Fatalf("client subflows %+v, want one on port 61000 in TIME-WAIT", sfs)
+	}
+	local := netip.AddrPortFrom(bed.Topo.AddrsA[0], 0)
+	server := netip.AddrPortFrom(bed.Topo.AddrsB[0], 5001)
+	now := bed.Sim.Now()
+	if _, err := bed.Client.Dial(now, local, server); !errors.Is(err, mptcp.ErrNoPort) {
+		t.Fatalf("Dial with the only 4-tuple in TIME-WAIT for %v: %v, want ErrNoPort", now-tr.DoneAt, err)
+	}
+	// Another destination may use the same local port.
+	other := netip.AddrPortFrom(bed.Topo.AddrsB[0], 5002)
+	c2, err := bed.Client.Dial(now, local, other)
+	if err != nil {
+		t.Fatalf("Dial to another destination: %v", err)
+	}
+	if p := c2.Subflows()[0].Local.Port(); p != 61000 {
+		t.Fatalf("second destination got port %d", p)
+	}
+	c2.Abort()
+	if s := bed.Client.Stats; s.NoPort != 1 || s.TimeWaitReused != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	// A second later the TIME-WAIT 4-tuple is taken over, and a new
+	// transfer on it completes (the server accepts the new incarnation).
+	bed.Sim.Run(tr.DoneAt + 1500*time.Millisecond)
+	tr2 := mptcptest.NewTransfer(bed, 37, 32<<10, 32<<10)
+	if msg := tr2.Run(bed.Sim.Now() + time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	if s := bed.Client.Stats; s.TimeWaitReused != 1 {
+		t.Fatalf("TIME-WAIT reuses %d, want 1", s.TimeWaitReused)
+	}
+	if p := tr2.Cc.Subflows()[0].Local.Port(); p != 61000 {
+		t.Fatalf("new connection on port %d", p)
 	}
 }

@@ -55,7 +55,10 @@ type EndpointStats struct {
 	// RingsReused counts send and receive rings that new connections
 	// took from finished ones instead of allocating (rings.go).
 	RingsReused uint64
-	Options     wire.Counters
+	// Ephemeral ports: 4-tuples taken over from subflows in TIME-WAIT,
+	// and Dial/OpenSubflow calls that found no free port (ErrNoPort).
+	TimeWaitReused, NoPort uint64
+	Options                wire.Counters
 }
 
 type fourTuple struct{ local, remote netip.AddrPort }
@@ -151,21 +154,58 @@ func (ep *Endpoint) Unlisten(port uint16) { delete(ep.listen, port) }
 // Conns returns the live connections.
 func (ep *Endpoint) Conns() []*Conn { return ep.conns }
 
-func (ep *Endpoint) ephemeralPort() uint16 {
+// ephemeralPort picks the local port of a new subflow from local to
+// remote in Config.EphemeralPorts, as connect() does (RFC 6056): first a
+// port no subflow of ours uses, then one whose 4-tuple with remote is free
+// (a port serves several destinations), then the 4-tuple of a subflow that
+// has been in TIME-WAIT for a second (ReuseTimeWait). ErrNoPort otherwise:
+// a 4-tuple in use must never be taken, or two subflows would share it.
+func (ep *Endpoint) ephemeralPort(now time.Duration, local netip.Addr, remote netip.AddrPort) (uint16, error) {
 	lo, hi := ep.cfg.EphemeralPorts[0], ep.cfg.EphemeralPorts[1]
 	n := int(hi-lo) + 1
-	for i := 0; i < n; i++ {
+	next := func() uint16 {
 		if ep.nextPort < lo || ep.nextPort >= hi {
 			ep.nextPort = lo
 		} else {
 			ep.nextPort++
 		}
-		if ep.portUse[ep.nextPort] == 0 && !ep.listen[ep.nextPort] {
-			return ep.nextPort
+		return ep.nextPort
+	}
+	for i := 0; i < n; i++ {
+		if p := next(); ep.portUse[p] == 0 && !ep.listen[p] {
+			return p, nil
 		}
 	}
-	return ep.nextPort // all in use: the 4-tuple may still be unique
+	for i := 0; i < n; i++ {
+		p := next()
+		if ep.listen[p] {
+			continue
+		}
+		sf := ep.subflows[fourTuple{netip.AddrPortFrom(local, p), remote}]
+		if sf == nil {
+			return p, nil
+		}
+	}
+	for i := 0; i < n; i++ {
+		p := next()
+		sf := ep.subflows[fourTuple{netip.AddrPortFrom(local, p), remote}]
+		if sf != nil && !ep.listen[p] && sf.tcp.ReuseTimeWait(now, timeWaitReuseAge) {
+			ep.Stats.TimeWaitReused++
+			ep.markDirty(sf.c)
+			return p, nil
+		}
+	}
+	ep.Stats.NoPort++
+	return 0, ErrNoPort
 }
+
+// timeWaitReuseAge is how long a subflow must have been in TIME-WAIT
+// before its 4-tuple is reused (Linux: one second, tcp_tw_reuse).
+const timeWaitReuseAge = time.Second
+
+// ErrNoPort is returned by Dial and OpenSubflow when every port of
+// Config.EphemeralPorts is in use towards the destination.
+var ErrNoPort = errors.New("mptcp: no free ephemeral port towards this destination (widen Config.EphemeralPorts)")
 
 // isLocal reports whether a is one of the endpoint's addresses (any
 // address when LocalAddrs is empty).
@@ -209,11 +249,18 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 		c.sndFB = linearMap{off: 1, dsn: 1}
 		c.rcv.start(1, c.ofoCapacity())
 		c.rcvFB, c.rcvLinear = linearMap{off: 1, dsn: 1}, true
-	} else if err := ep.newKey(c); err != nil {
-		return nil, err
 	}
 	if local.Port() == 0 {
-		local = netip.AddrPortFrom(local.Addr(), ep.ephemeralPort())
+		p, err := ep.ephemeralPort(now, local.Addr(), remote)
+		if err != nil {
+			return nil, err
+		}
+		local = netip.AddrPortFrom(local.Addr(), p)
+	}
+	if !ep.cfg.DisableMPTCP {
+		if err := ep.newKey(c); err != nil {
+			return nil, err
+		}
 	}
 	sf := c.newSubflow(local, remote, true)
 	sf.localID = ep.addrID(local.Addr())

@@ -112,8 +112,8 @@ func NewTransfer(b *Bed, seed uint64, up, down int) *Transfer {
 	b.Server.Listen(5001)
 	b.ClientHost.App = tr.clientApp
 	b.ServerHost.App = tr.serverApp
-	b.Sim.At(0, func() {
-		c, err := b.Client.Dial(0, netip.AddrPortFrom(b.Topo.AddrsA[0], 0), netip.AddrPortFrom(b.Topo.AddrsB[0], 5001))
+	b.Sim.At(0, func() { // at once, or now if the bed has run before
+		c, err := b.Client.Dial(b.Sim.Now(), netip.AddrPortFrom(b.Topo.AddrsA[0], 0), netip.AddrPortFrom(b.Topo.AddrsB[0], 5001))
 		if err != nil {
 			panic(err)
 		}

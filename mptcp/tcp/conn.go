@@ -646,6 +646,20 @@ func (c *Conn) Abort(now time.Duration) {
 	c.enterClosed(now, ErrAborted)
 }
 
+// ReuseTimeWait ends TIME-WAIT early, as its timer would, once the
+// connection has been in it for at least minAge, so that a new connection
+// may take its 4-tuple (Linux's tcp_tw_reuse for outgoing connections).
+// The new incarnation's ISN and timestamps come from clocks keyed by the
+// 4-tuple (RFC 6528, RFC 7323 §7.1), so they are newer than the old ones
+// and the peer's TIME-WAIT or PAWS check accepts its SYN.
+func (c *Conn) ReuseTimeWait(now, minAge time.Duration) bool {
+	if c.state != TimeWait || now < c.deadline[timerClose]-c.cfg.TimeWait+minAge {
+		return false
+	}
+	c.enterClosed(now, nil)
+	return true
+}
+
 // RequestACK asks for an ACK to be sent at the next poll, for owners that
 // need to send options on a pure ACK (a DATA_ACK, an ADD_ADDR, the
 // acknowledgment of an MP_JOIN third ACK). In SYN-RECEIVED the ACK waits

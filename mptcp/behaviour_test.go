@@ -446,3 +446,37 @@ func TestEphemeralPortsExhausted(t *testing.T) {
 		t.Fatalf("new connection on port %d", p)
 	}
 }
+
+// TestSYNEndsTimeWait: a SYN with a newer timestamp on a 4-tuple the
+// listener holds in TIME-WAIT opens a new connection at once (RFC 6191, as
+// Linux), instead of drawing an ACK, the client's RST and a SYN timeout.
+func TestSYNEndsTimeWait(t *testing.T) {
+	bed, err := mptcptest.NewBed(38, []sim.Path{path(20e6, 5*time.Millisecond)},
+		mptcp.Config{PathManager: "ndiffports", Subflows: 1, EphemeralPorts: [2]uint16{61000, 61000}}, mptcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server has nothing to send and closes first: its subflow ends in
+	// TIME-WAIT, the client's in CLOSED, so the client's port is free.
+	tr := mptcptest.NewTransfer(bed, 38, 64<<10, 0)
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	bed.Sim.Run(tr.DoneAt + 200*time.Millisecond)
+	if sfs := tr.Sc.Subflows(); len(sfs) != 1 || sfs[0].State != tcp.TimeWait {
+		t.Fatalf("server subflows %+v, want one in TIME-WAIT", sfs)
+	}
+	start := bed.Sim.Now()
+	tr2 := mptcptest.NewTransfer(bed, 39, 16<<10, 16<<10)
+	if msg := tr2.Run(start + time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	sf := tr2.Cc.Subflows()[0]
+	if sf.Local.Port() != 61000 {
+		t.Fatalf("new connection on port %d, want the old 4-tuple", sf.Local.Port())
+	}
+	if d := tr2.DoneAt - start; d > 500*time.Millisecond || sf.Stats.Retransmits != 0 || bed.Server.Stats.TimeWaitReused != 1 {
+		t.Fatalf("second transfer took %v, client retransmits %d, server TIME-WAIT reuses %d (want well under the 1 s SYN timeout, 0, 1)",
+			d, sf.Stats.Retransmits, bed.Server.Stats.TimeWaitReused)
+	}
+}

@@ -55,8 +55,9 @@ type EndpointStats struct {
 	// RingsReused counts send and receive rings that new connections
 	// took from finished ones instead of allocating (rings.go).
 	RingsReused uint64
-	// Ephemeral ports: 4-tuples taken over from subflows in TIME-WAIT,
-	// and Dial/OpenSubflow calls that found no free port (ErrNoPort).
+	// 4-tuples taken over from subflows in TIME-WAIT (by a new SYN, RFC
+	// 6191, or by Dial/OpenSubflow when no other port was free), and
+	// Dial/OpenSubflow calls that found no free port (ErrNoPort).
 	TimeWaitReused, NoPort uint64
 	Options                wire.Counters
 }
@@ -353,9 +354,17 @@ func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
 	if sf, ok := ep.subflows[k]; ok {
 		c := sf.c
 		c.now = now
-		sf.tcp.Handle(now, seg)
+		if seg.TCP.Flags()&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) != wire.FlagSYN || !ep.listen[k.local.Port()] ||
+			!sf.tcp.AcceptsNewIncarnation(seg) || !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+			sf.tcp.Handle(now, seg)
+			ep.markDirty(c)
+			return
+		}
+		// A new connection on a 4-tuple in TIME-WAIT (RFC 6191): the old
+		// incarnation ends, the SYN goes to the listener.
+		sf.tcp.ReuseTimeWait(now, 0)
 		ep.markDirty(c)
-		return
+		ep.Stats.TimeWaitReused++
 	}
 	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
 		ep.Stats.BadChecksum++

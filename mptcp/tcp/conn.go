@@ -660,6 +660,21 @@ func (c *Conn) ReuseTimeWait(now, minAge time.Duration) bool {
 	return true
 }
 
+// AcceptsNewIncarnation reports whether seg, a SYN for this connection's
+// 4-tuple, may end its TIME-WAIT and open a new connection (RFC 6191, as
+// Linux's tcp_timewait_state_process): its timestamp is newer than the
+// last one seen or, without timestamps, it starts beyond what this
+// incarnation received.
+func (c *Conn) AcceptsNewIncarnation(seg *wire.Segment) bool {
+	if c.state != TimeWait {
+		return false
+	}
+	if c.tsOK && seg.Options.Has.Has(wire.OptTimestamps) {
+		return int32(seg.Options.TSVal-c.tsRecent) > 0
+	}
+	return Seq(seg.TCP.Seq()).GT(c.irs.Add(int(uint32(c.rcvNxt))))
+}
+
 // RequestACK asks for an ACK to be sent at the next poll, for owners that
 // need to send options on a pure ACK (a DATA_ACK, an ADD_ADDR, the
 // acknowledgment of an MP_JOIN third ACK). In SYN-RECEIVED the ACK waits

@@ -76,9 +76,8 @@ func (b *recvBuffer) commit(dsn uint64, n int, hint ofo.Hint) (ofo.Hint, bool) {
 	h, r := b.q.Insert(ofo.Seg{DSN: dsn, Len: uint32(n)}, hint)
 	// The payload is already in the ring: only the new left edge matters,
 	// and a queue without Release frees the in-order run wholesale.
-	if run, ok := b.q.PopRun(); ok {
-		b.next = run.End
-	}
+	b.q.PopRun()
+	b.next = b.q.Next()
 	return h, r.Stored()
 }
 

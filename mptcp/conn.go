@@ -68,9 +68,15 @@ type Conn struct {
 	sndNxt uint64 // next DSN to hand to a subflow
 	sndMax uint64 // highest DSN handed out
 	wndEnd uint64 // peer's window right edge (INTEROP B.10); only grows
-	rcv    recvBuffer
-	sndFB  linearMap
-	rcvFB  linearMap
+	// peerDataAcked: a DATA_ACK arrived. Before it Linux takes only
+	// in-order data (its window opens with the first DSS ack it sends), so
+	// one subflow, solo, carries all data (INTEROP B.10).
+	peerDataAcked bool
+	solo          *subflow
+
+	rcv   recvBuffer
+	sndFB linearMap
+	rcvFB linearMap
 	// rcvLinear: rcvFB is known (the peer's data is linear); until the
 	// peer's infinite mapping arrives after a mid-stream fallback, its
 	// data still follows its mappings.
@@ -424,7 +430,8 @@ func (c *Conn) subflowEstablished(now time.Duration, sf *subflow) {
 	if sf.initial {
 		c.established = true
 		// Until the first DATA_ACK, the window the handshake announced
-		// stands for the data-level window (INTEROP B.10).
+		// stands for the data-level window, for in-order data on one
+		// subflow (soloPick; INTEROP B.10).
 		if right := c.una + uint64(sf.tcp.PeerWindow()); right > c.wndEnd {
 			c.wndEnd = right
 		}
@@ -687,6 +694,7 @@ func (c *Conn) dataAcked(now time.Duration, ack uint64, wnd int) {
 	if ack > c.sndMax+1 || ack < c.una && c.una-ack > 1<<31 {
 		return // beyond what was sent: ignored, as Linux does
 	}
+	c.peerDataAcked = true
 	if right := ack + uint64(wnd); right > c.wndEnd {
 		c.wndEnd = right
 	}
@@ -856,6 +864,9 @@ func (c *Conn) push(now time.Duration) {
 		}
 		subs := c.schedInfo()
 		c.schedPick = c.sched.Select(subs, c.schedPick[:0])
+		if !c.peerDataAcked {
+			c.schedPick = c.soloPick(subs, c.schedPick)
+		}
 		if len(c.schedPick) == 0 {
 			break
 		}
@@ -886,6 +897,29 @@ func (c *Conn) push(now time.Duration) {
 		}
 	}
 	c.pushDataFIN(now)
+}
+
+// soloPick keeps, of the scheduler's picks, only the subflow that carries
+// the data sent before the peer's first DATA_ACK. Until that DATA_ACK Linux
+// drops data beyond its ack_seq (its MPTCP-level window is still closed,
+// MPTcpExtNoDSSInWindow) after its subflow's TCP has acknowledged it, so a
+// second subflow's data would wait for the MPTCP-level timer; one subflow
+// delivers in order (RFC 8684 §3.3.4, INTEROP B.10).
+func (c *Conn) soloPick(subs []sched.Subflow, picks []int) []int {
+	if c.solo != nil && c.solo.closed {
+		c.solo = nil
+	}
+	for _, i := range picks {
+		sf := c.subflowByID(subs[i].ID)
+		if c.solo == nil {
+			c.solo = sf
+		}
+		if sf == c.solo {
+			picks[0] = i
+			return picks[:1]
+		}
+	}
+	return picks[:0]
 }
 
 // assign gives sf the data [dsn, dsn+n) under a new mapping.

@@ -678,3 +678,114 @@ func TestRedialTimestampsNewer(t *testing.T) {
 		p.now += 10 * time.Millisecond
 	}
 }
+
+// TestServerInOrderUntilDataAck: a Linux client's MPTCP-level receive
+// window starts closed (rcv_wnd_sent = its ack_seq) and opens only with its
+// first DSS DATA_ACK; until then it drops data beyond its ack_seq
+// (MPTcpExtNoDSSInWindow) that its subflow's TCP has acknowledged, so only
+// the MPTCP-level timer could resend it. A server answering at once (the
+// request came with the MP_CAPABLE data segment, a join already
+// established) must therefore send only in order, on one subflow, until the
+// client's first DATA_ACK (RFC 8684 §3.3.4; INTEROP B.10).
+func TestServerInOrderUntilDataAck(t *testing.T) {
+	p := newPeer(t, mptcp.Config{})
+	p.ep.Listen(5001)
+	client := netip.MustParseAddrPort("10.0.1.9:40000")
+	client2 := netip.MustParseAddrPort("10.0.2.9:40001")
+	server := netip.AddrPortFrom(ourAddr.Addr(), 5001)
+	o := &wire.Options{Has: wire.OptMSS | wire.OptSACKPermitted | wire.OptMPCapableSYN, MSS: 1460,
+		MPCapable: wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256}}
+	p.send(client, server, wire.FlagSYN, 100, 0, o, nil)
+	synack := p.recv()
+	ourKey := synack.Options.MPCapable.SenderKey
+	_, ourIDSN := wire.TokenAndIDSN(ourKey)
+	const clientKey = 0x1122334455667788
+	sack := synack.TCP.Seq() + 1
+	mpc := wire.MPCapable{Version: 1, Flags: wire.MPCHMACSHA256, SenderKey: clientKey, ReceiverKey: ourKey}
+	p.send(client, server, wire.FlagACK, 101, sack, &wire.Options{Has: wire.OptMPCapableACK, MPCapable: mpc}, nil)
+	ev, ok := p.ep.PollEvent()
+	if !ok || ev.Kind != mptcp.EventAccepted {
+		t.Fatalf("event %v after the third ACK", ev)
+	}
+	c := ev.Conn
+	// The request rides in the MP_CAPABLE data segment, without a DATA_ACK.
+	req := []byte("GET 65536 bytes!")
+	mpc.DataLen = uint16(len(req))
+	p.now += 200 * time.Microsecond
+	p.send(client, server, wire.FlagACK|wire.FlagPSH, 101, sack, &wire.Options{Has: wire.OptMPCapableData, MPCapable: mpc}, req)
+	drain := func() (segs []*wire.Segment) {
+		for n := p.ep.PollTransmit(p.now, p.buf); n > 0; n = p.ep.PollTransmit(p.now, p.buf) {
+			s := new(wire.Segment)
+			if err := wire.ParseSegment(append([]byte(nil), p.buf[:n]...), s, nil); err != nil {
+				t.Fatal(err)
+			}
+			segs = append(segs, s)
+		}
+		return segs
+	}
+	drain()
+	// The client joins from its second address (MP_JOIN SYN, SYN/ACK,
+	// third ACK with the HMAC); the server's 4th ACK confirms it.
+	const clientNonce = 0x5eed
+	p.now += 500 * time.Microsecond
+	p.send(client2, server, wire.FlagSYN, 7000, 0, &wire.Options{Has: wire.OptMSS | wire.OptSACKPermitted | wire.OptMPJoinSYN, MSS: 1460,
+		MPJoin: wire.MPJoin{AddrID: 2, Token: wire.Token(ourKey), Nonce: clientNonce}}, nil)
+	jsa := p.recv()
+	hasOnly(t, jsa, wire.OptMPJoinSYNACK)
+	hmac := wire.JoinHMAC160(clientKey, ourKey, clientNonce, jsa.Options.MPJoin.Nonce)
+	p.send(client2, server, wire.FlagACK, 7001, jsa.TCP.Seq()+1, &wire.Options{Has: wire.OptMPJoinACK, MPJoin: wire.MPJoin{HMAC: hmac}}, nil)
+	drain()
+	if n := len(c.Subflows()); n != 2 {
+		t.Fatalf("%d subflows after the join, want 2", n)
+	}
+	got := make([]byte, 64)
+	if n, _ := c.Read(got); string(got[:n]) != string(req) {
+		t.Fatalf("request %q", got[:n])
+	}
+	// The response, all at once, and the close (an HTTP/1.0 server).
+	if n, err := c.Write(make([]byte, 65536)); n != 65536 || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	c.CloseWrite()
+	next := ourIDSN + 1
+	initialBytes := 0
+	var lastInitial *wire.Segment
+	for _, s := range drain() {
+		if len(s.Payload()) == 0 {
+			continue
+		}
+		d := s.Options.DSS
+		if s.DstAddr() != client.Addr() {
+			t.Fatalf("%d bytes at DSN +%d on the joined subflow before the client's first DATA_ACK: Linux drops them",
+				len(s.Payload()), d.DSN-ourIDSN)
+		}
+		if !s.Options.Has.Has(wire.OptDSS) || d.Flags&wire.DSSMap == 0 {
+			t.Fatal("a data segment without its mapping")
+		}
+		// The segment's DSN: the mapping's plus its offset in the mapping.
+		if d.DSN+uint64(s.TCP.Seq()-(sack-1+d.SubflowSeq)) != next {
+			t.Fatalf("data at DSN +%d, want +%d: not in order", d.DSN-ourIDSN, next-ourIDSN)
+		}
+		next += uint64(len(s.Payload()))
+		initialBytes += len(s.Payload())
+		lastInitial = s
+	}
+	if initialBytes == 0 {
+		t.Fatal("no data sent before the client's first DATA_ACK")
+	}
+	// The client's first DATA_ACK (on the initial subflow) opens the
+	// window: the joined subflow carries data too.
+	p.now += 500 * time.Microsecond
+	ackSeq := lastInitial.TCP.Seq() + uint32(len(lastInitial.Payload()))
+	p.send(client, server, wire.FlagACK, 101+uint32(len(req)), ackSeq, &wire.Options{Has: wire.OptDSS,
+		DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64, DataAck: next}}, nil)
+	onJoin := 0
+	for _, s := range drain() {
+		if s.DstAddr() == client2.Addr() {
+			onJoin += len(s.Payload())
+		}
+	}
+	if onJoin == 0 {
+		t.Fatal("no data on the joined subflow after the client's DATA_ACK")
+	}
+}

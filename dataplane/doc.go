@@ -24,7 +24,12 @@
 //     next timer is due; Config.BusyPoll spins instead.
 //
 // `now` for the engine is the monotonic time since the shard started; the
-// engine itself never reads a clock.
+// engine itself never reads a clock. Unless the engine's random source is
+// given (a reproducible run), the shard keys the engine's ISNs and TCP
+// timestamps with a per-boot secret (/run/mpxdp/clock-secret, created by
+// the first stack after boot, readable by root only) and counts their
+// clock from the boot, so that all of a host's processes form one
+// sequence per 4-tuple, as the kernel's do (clock.go).
 //
 // # Handing data across (one copy per direction)
 //

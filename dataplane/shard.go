@@ -142,6 +142,15 @@ func newShard(cfg Config) (*Shard, error) {
 			return nil, fmt.Errorf("dataplane: the Link's MTU %d leaves an MSS of %d, below 536", l.MTU(), ec.TCP.MSS)
 		}
 	}
+	start := time.Now()
+	if ec.Rand == nil && ec.ClockSecret == ([16]byte{}) {
+		// Production: one ISN and timestamp sequence per 4-tuple across
+		// this host's processes (clock.go). A seeded Rand means a
+		// reproducible run: keep the engine's own secret then.
+		if secret, err := hostClockSecret(); err == nil {
+			ec.ClockSecret, ec.ClockBase = secret, sinceBoot()
+		}
+	}
 	if ec.Rand == nil {
 		var seed [32]byte
 		if _, err := crand.Read(seed[:]); err != nil {
@@ -159,7 +168,7 @@ func newShard(cfg Config) (*Shard, error) {
 		batch = 64
 	}
 	s := &Shard{
-		link: l, ep: ep, start: time.Now(), busy: cfg.BusyPoll, lock: cfg.LockOSThread || cfg.BusyPoll,
+		link: l, ep: ep, start: start, busy: cfg.BusyPoll, lock: cfg.LockOSThread || cfg.BusyPoll,
 		lo: ec.EphemeralPorts[0], hi: ec.EphemeralPorts[1],
 		rx: make([][]byte, batch), tx: make([][]byte, batch), lens: make([]int, 0, batch),
 		conns: map[*mptcp.Conn]*Conn{}, listeners: map[uint16]*Listener{},

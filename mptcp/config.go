@@ -69,6 +69,16 @@ type Config struct {
 	// (Linux tcp_max_syn_backlog); SYNs beyond it are dropped and counted.
 	// Default 4096.
 	MaxSynBacklog int
+	// ClockSecret keys the hash of each 4-tuple behind ISNs and timestamp
+	// offsets (RFC 6528 §3, RFC 7323 §7.1); zero draws it from Rand, new in
+	// every process. ClockBase is added to now for the ISN timer and the
+	// timestamp clock. A runtime that gives a host's processes the same
+	// secret and counts from the same origin (dataplane: a per-boot secret
+	// and the time since boot) makes a new connection's SYN newer than the
+	// last segment a peer in TIME-WAIT saw from an earlier process on the
+	// same 4-tuple, so the peer accepts it (RFC 6191).
+	ClockSecret [16]byte
+	ClockBase   time.Duration
 }
 
 func (cfg Config) withDefaults() (Config, error) {

@@ -134,7 +134,11 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 		synCC:     newSynCC(cfg),
 	}
 	ep.rings.stats = &ep.Stats
-	ep.isn = tcp.NewISNGenerator(cfg.Rand)
+	if cfg.ClockSecret != ([16]byte{}) {
+		ep.isn = tcp.NewISNGeneratorKeyed(cfg.ClockSecret, cfg.ClockBase)
+	} else {
+		ep.isn = tcp.NewISNGenerator(cfg.Rand)
+	}
 	// Ephemeral ports from a range the kernel does not use by default
 	// (its ip_local_port_range is 32768–60999), so the two never collide.
 	lo, hi := ep.cfg.EphemeralPorts[0], ep.cfg.EphemeralPorts[1]

@@ -14,6 +14,7 @@ import (
 // with a secret drawn once from the injected random source.
 type ISNGenerator struct {
 	secret [16]byte
+	base   time.Duration // added to now for M and the timestamp clock
 }
 
 // NewISNGenerator draws the secret from r.
@@ -22,6 +23,15 @@ func NewISNGenerator(r rand.Source) *ISNGenerator {
 	binary.LittleEndian.PutUint64(g.secret[0:], r.Uint64())
 	binary.LittleEndian.PutUint64(g.secret[8:], r.Uint64())
 	return g
+}
+
+// NewISNGeneratorKeyed uses a given secret, and counts the ISN timer and
+// the timestamp clock from base + now. Processes of one host that share
+// the secret and count from one origin (the boot, as the kernel does)
+// produce one increasing sequence per 4-tuple: a SYN from a new process
+// is newer than the last segment a peer in TIME-WAIT saw from an old one.
+func NewISNGeneratorKeyed(secret [16]byte, base time.Duration) *ISNGenerator {
+	return &ISNGenerator{secret: secret, base: base}
 }
 
 // ISN returns the initial sequence number for a connection at time now.
@@ -46,5 +56,8 @@ func (g *ISNGenerator) Initial(now time.Duration, local, remote netip.AddrPort) 
 	copy(msg[34:], ra[:])
 	binary.BigEndian.PutUint16(msg[50:], remote.Port())
 	h := sha256.Sum256(msg[:])
-	return Seq(uint32(now/(4*time.Microsecond)) + binary.BigEndian.Uint32(h[:4])), binary.BigEndian.Uint32(h[4:8])
+	// The connection stamps uint32(now/ms) + tsOffset: the base goes into
+	// the offset (within a millisecond of counting from base + now).
+	return Seq(uint32((g.base+now)/(4*time.Microsecond)) + binary.BigEndian.Uint32(h[:4])),
+		binary.BigEndian.Uint32(h[4:8]) + uint32(g.base/time.Millisecond)
 }

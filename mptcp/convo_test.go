@@ -451,6 +451,30 @@ func TestDataFINEncoding(t *testing.T) {
 	}
 }
 
+// joinSecondPath opens a regular subflow from 10.0.2.2:61002 to
+// 10.0.2.1:5001 and completes MP_JOIN as a Linux peer does (SYN/ACK with
+// its truncated HMAC, then the ACK of our third ACK carrying dataAck), so
+// the subflow is usable. The peer's sequence numbers on it start at
+// joinPeerISN+1; ack is what the peer acknowledges there.
+func joinSecondPath(t *testing.T, p *peer, c *mptcp.Conn, ourKey uint64, dataAck *wire.Options) (local, remote netip.AddrPort, ack uint32) {
+	t.Helper()
+	local = netip.MustParseAddrPort("10.0.2.2:61002")
+	remote = netip.MustParseAddrPort("10.0.2.1:5001")
+	if _, err := c.OpenSubflow(p.now, local, remote, false); err != nil {
+		t.Fatal(err)
+	}
+	syn := p.recv()
+	const peerNonce = 969048346
+	o := &wire.Options{Has: wire.OptMPJoinSYNACK, MPJoin: wire.MPJoin{AddrID: 1,
+		TruncatedHMAC: wire.JoinHMAC64(peerKey, ourKey, peerNonce, syn.Options.MPJoin.Nonce), Nonce: peerNonce}}
+	p.send(remote, local, wire.FlagSYN|wire.FlagACK, joinPeerISN, syn.TCP.Seq()+1, o, nil)
+	ack = p.recv().TCP.Seq() // our third ACK
+	p.send(remote, local, wire.FlagACK, joinPeerISN+1, ack, dataAck, nil)
+	return local, remote, ack
+}
+
+const joinPeerISN = 9000
+
 // TestChecksumBytesPastBufferNotAcked: with DSS checksums, bytes that the
 // receive ring cannot store are not acknowledged at the TCP level either,
 // so the peer resends them. While a data-level hole waits for another
@@ -466,19 +490,7 @@ func TestChecksumBytesPastBufferNotAcked(t *testing.T) {
 	dataAck := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64, DataAck: ourIDSN + 1}}
 	p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, dataAck, nil)
 	// A second subflow, joined as Linux does (TestJoinAsLinux).
-	local := netip.MustParseAddrPort("10.0.2.2:61002")
-	remote := netip.MustParseAddrPort("10.0.2.1:5001")
-	if _, err := c.OpenSubflow(p.now, local, remote, false); err != nil {
-		t.Fatal(err)
-	}
-	syn := p.recv()
-	const peerNonce, isn2 = 969048346, 9000
-	o := &wire.Options{Has: wire.OptMPJoinSYNACK, MPJoin: wire.MPJoin{AddrID: 1,
-		TruncatedHMAC: wire.JoinHMAC64(peerKey, ourKey, peerNonce, syn.Options.MPJoin.Nonce), Nonce: peerNonce}}
-	p.send(remote, local, wire.FlagSYN|wire.FlagACK, isn2, syn.TCP.Seq()+1, o, nil)
-	third := p.recv()
-	ack2 := third.TCP.Seq()
-	p.send(remote, local, wire.FlagACK, isn2+1, ack2, dataAck, nil)
+	local, remote, ack2 := joinSecondPath(t, p, c, ourKey, dataAck)
 
 	data := make([]byte, 48000)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -503,7 +515,7 @@ func TestChecksumBytesPastBufferNotAcked(t *testing.T) {
 	}
 	sendOn2 := func(off int) int { // off: offset in the second subflow's stream
 		k := off/mapLen + 1 // mapping k: stream [(k-1)*mapLen, k*mapLen), data one mapping further
-		p.send(remote, local, wire.FlagACK, isn2+1+uint32(off), ack2, mapping(k), data[off+mapLen:(k+1)*mapLen])
+		p.send(remote, local, wire.FlagACK, joinPeerISN+1+uint32(off), ack2, mapping(k), data[off+mapLen:(k+1)*mapLen])
 		return k * mapLen
 	}
 	acked2 := 0 // second subflow's bytes acknowledged at the TCP level
@@ -514,7 +526,7 @@ func TestChecksumBytesPastBufferNotAcked(t *testing.T) {
 				t.Fatal(err)
 			}
 			if s.DstAddr() == remote.Addr() && s.TCP.Flags()&wire.FlagACK != 0 {
-				acked2 = max(acked2, int(s.TCP.Ack()-isn2-1))
+				acked2 = max(acked2, int(s.TCP.Ack()-joinPeerISN-1))
 			}
 		}
 	}
@@ -578,18 +590,7 @@ func TestDataFINJoinsMappingInFlight(t *testing.T) {
 			p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, dataAck, nil)
 			// A joined subflow, as mpbench's client opens one: fallback is
 			// no way out any more (RFC 8684 §3.7).
-			local := netip.MustParseAddrPort("10.0.2.2:61002")
-			remote := netip.MustParseAddrPort("10.0.2.1:5001")
-			if _, err := c.OpenSubflow(p.now, local, remote, false); err != nil {
-				t.Fatal(err)
-			}
-			syn := p.recv()
-			const peerNonce, isn2 = 969048346, 9000
-			o := &wire.Options{Has: wire.OptMPJoinSYNACK, MPJoin: wire.MPJoin{AddrID: 1,
-				TruncatedHMAC: wire.JoinHMAC64(peerKey, ourKey, peerNonce, syn.Options.MPJoin.Nonce), Nonce: peerNonce}}
-			p.send(remote, local, wire.FlagSYN|wire.FlagACK, isn2, syn.TCP.Seq()+1, o, nil)
-			third := p.recv()
-			p.send(remote, local, wire.FlagACK, isn2+1, third.TCP.Seq(), dataAck, nil)
+			joinSecondPath(t, p, c, ourKey, dataAck)
 
 			data := make([]byte, 3500)
 			rng := rand.New(rand.NewPCG(5, 6))

@@ -16,6 +16,14 @@ package anchors
 //   - mpxdp-kernel, kernel-mpxdp: mpxdp on one side (AF_XDP, copy mode on
 //     veth, native XDP), the kernel on the other.
 //   - mpxdp-mpxdp: mpxdp on both sides.
+//   - link-raw: no TCP or MPTCP at all, the floor that any stack on our
+//     AF_XDP link pays (linkraw_test.go): afxdp.Links on both ends, the
+//     client sending MTU-sized IPv4/TCP-shaped packets in the shard's
+//     Reserve/Transmit batches over both paths, written with one fused
+//     copy and checksum each (cksum.CopyAndSum), the server checking the
+//     checksums in one fused copy out of the UMEM and counting bytes; a
+//     credit window over a pipe keeps the sender from outrunning it. Its
+//     "shards" are the two loops' threads; link-raw-drops must be zero.
 //
 // The two ends run in two processes, as on two hosts: the client in the
 // benchmark, the server in a child (the test binary again, running
@@ -103,6 +111,7 @@ type bulkResult struct {
 	shardSys  []float64            // per shard: the part of it spent in the kernel
 	shardBusy []float64            // per shard: CPU time / wall time
 	diag      []map[string]float64 // per shard: loop counters per packet (see diagnose)
+	drops     float64              // link-raw: packets lost on the way (see rawCounts)
 }
 
 type bulkBed struct {
@@ -148,6 +157,7 @@ func BenchmarkInteropBulk(b *testing.B) {
 					s.procMiB += r.procMiB
 					s.hostMiB += r.hostMiB
 					s.hostBusy += r.hostBusy
+					s.drops += r.drops
 					if s.shardNs == nil {
 						s.shardNs, s.shardSys, s.shardBusy = make([]float64, len(r.shardNs)), make([]float64, len(r.shardNs)), make([]float64, len(r.shardNs))
 						for range r.diag {
@@ -177,6 +187,9 @@ func BenchmarkInteropBulk(b *testing.B) {
 				b.ReportMetric(s.procMiB/N, n+"-proc-ms/MiB")
 				b.ReportMetric(s.hostMiB/N, n+"-host-ms/MiB")
 				b.ReportMetric(s.hostBusy/N, n+"-host-cpus")
+				if n == "link-raw" {
+					b.ReportMetric(s.drops/N, n+"-drops")
+				}
 				if n != "kernel" && ratio[n] > 0 {
 					b.ReportMetric(ratio[n]/N, n+"-x-kernel")
 				}
@@ -202,7 +215,7 @@ var bulkDiag = os.Getenv("MPXDP_BULK_DIAG") != ""
 // bulkNames returns the contenders, or the subset MPXDP_BULK_PAIRS names
 // (comma-separated; the ratios need "kernel" among them).
 func bulkNames() []string {
-	all := []string{"kernel", "kernel-tso", "mpxdp-kernel", "kernel-mpxdp", "mpxdp-mpxdp"}
+	all := []string{"kernel", "kernel-tso", "mpxdp-kernel", "kernel-mpxdp", "mpxdp-mpxdp", "link-raw"}
 	v := os.Getenv("MPXDP_BULK_PAIRS")
 	if v == "" {
 		return all
@@ -298,6 +311,11 @@ func shardCPU(s *mpxdp.Stack) (total, sys, wait time.Duration, err error) {
 	if err := s.Do(func(*mptcp.Endpoint) { tid = unix.Gettid() }); err != nil {
 		return 0, 0, 0, err
 	}
+	return threadCPU(tid)
+}
+
+// threadCPU returns what shardCPU does for the process's thread tid.
+func threadCPU(tid int) (total, sys, wait time.Duration, err error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/schedstat", tid))
 	if err != nil {
 		return 0, 0, 0, err
@@ -353,6 +371,7 @@ func (m *shardMeter) stop(el time.Duration) (shardReport, error) {
 // bulkJob is the server half of one run, for the child process.
 type bulkJob struct {
 	MPXDP bool // else a kernel MPTCP listener
+	Raw   bool // link-raw: an afxdp.Link that counts packets (linkraw_test.go)
 	NS    string
 	Devs  []string
 	Addrs []netip.Addr
@@ -365,6 +384,7 @@ type bulkReport struct {
 	Err   string
 	Proc  time.Duration // the child's CPU time from accept to the end
 	Shard *shardReport  // mpxdp servers
+	Raw   *rawCounts    // link-raw
 }
 
 // TestBulkServer is the server half of BenchmarkInteropBulk, run in a
@@ -379,7 +399,12 @@ func TestBulkServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
 		t.Fatal(err)
 	}
-	rep := bulkServe(job)
+	var rep bulkReport
+	if job.Raw {
+		rep = rawServe(job)
+	} else {
+		rep = bulkServe(job)
+	}
 	out, _ := json.Marshal(rep)
 	fmt.Printf("%sresult %s\n", bulkTag, out)
 	if rep.Err != "" {
@@ -456,8 +481,8 @@ type child struct {
 }
 
 // startServer starts the server half in a child process and waits until it
-// listens.
-func (bb *bulkBed) startServer(b *testing.B, job bulkJob) *child {
+// listens. extra become the child's descriptors 3, 4, ...
+func (bb *bulkBed) startServer(b *testing.B, job bulkJob, extra ...*os.File) *child {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -467,6 +492,7 @@ func (bb *bulkBed) startServer(b *testing.B, job bulkJob) *child {
 	ch.cmd = exec.Command(exe, "-test.run", "^TestBulkServer$", "-test.count", "1", "-test.v")
 	ch.cmd.Env = append(os.Environ(), bulkServerEnv+"="+string(raw))
 	ch.cmd.Stderr = &ch.stderr
+	ch.cmd.ExtraFiles = extra
 	out, err := ch.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -510,6 +536,9 @@ func (ch *child) next(b *testing.B, d time.Duration) string {
 // run moves bulkBytes from client to server once with the named pair.
 func (bb *bulkBed) run(b *testing.B, name string) bulkResult {
 	tb := bb.b
+	if name == "link-raw" {
+		return bb.runRaw(b)
+	}
 	if name == "kernel-tso" {
 		bb.setTSO(b, true)
 		defer bb.setTSO(b, false)

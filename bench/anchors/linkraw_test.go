@@ -24,11 +24,12 @@ package anchors
 // Nothing recovers a lost packet, so the sender must not outrun the
 // receiver: the server reports the payload bytes it has counted over a
 // pipe (the child's descriptor 3) every quarter window (and before it
-// sleeps, from a sixteenth), and the client keeps at most rawWindow packets in flight, fewer
-// than the receiver's veth ring (256) and its RX rings hold. A lost packet
-// stops the transfer: the server gives up after rawIdle without packets and
-// the benchmark fails with the drop counters of both Links and of the
-// veths. A run reports its drops (link-raw-drops), which must be zero.
+// sleeps, from a sixteenth), and the client keeps at most rawWindow
+// packets in flight, no more than the receiving veth's ring (256,
+// VETH_RING_SIZE) and its RX rings hold. A lost packet stops the transfer:
+// the server gives up after rawIdle without packets and the benchmark
+// fails with the drop counters of both Links and of the veths. A run
+// reports its drops (link-raw-drops), which must be zero.
 
 import (
 	"crypto/rand"

@@ -25,6 +25,7 @@ type ConnStats struct {
 	BytesSent, BytesReceived uint64 // application bytes
 	Reinjected               uint64 // bytes resent on another subflow
 	DuplicateData            uint64 // bytes received that the connection already held
+	RcvPruned                uint64 // out-of-order bytes dropped, the queue out of nodes; the peer resends them at the data level
 	MappingMismatch          uint64
 	UnmappedBytes            uint64
 	ChecksumFailures         uint64
@@ -615,9 +616,12 @@ func (c *Conn) commitData(sf *subflow, dsn uint64, n int) {
 		return
 	}
 	before := c.rcv.nxt()
-	h, stored := c.rcv.commit(dsn, n, sf.hint)
+	h, stored, full := c.rcv.commit(dsn, n, sf.hint)
 	sf.hint = h
-	if !stored {
+	switch {
+	case full:
+		c.Stats.RcvPruned += uint64(n)
+	case !stored:
 		c.Stats.DuplicateData += uint64(n)
 	}
 	if c.rcv.nxt() != before {

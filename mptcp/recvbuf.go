@@ -56,29 +56,43 @@ func (b *recvBuffer) start(dsn uint64, segments int) {
 func (b *recvBuffer) nxt() uint64 { return b.next }
 
 // commit records [dsn, dsn+n) as held and moves the in-order point over
-// whatever became contiguous. It reports whether the range was new and
+// whatever became contiguous. It reports whether the range was new (else
+// held already, or, with full, dropped for want of a queue node) and
 // returns the subflow's updated ofo shortcut (NSDI'12 §4.3).
-func (b *recvBuffer) commit(dsn uint64, n int, hint ofo.Hint) (ofo.Hint, bool) {
+func (b *recvBuffer) commit(dsn uint64, n int, hint ofo.Hint) (h ofo.Hint, stored, full bool) {
 	end := dsn + uint64(n)
 	if end <= b.next {
-		return hint, false
+		return hint, false, false
 	}
 	if dsn <= b.next && (b.q == nil || b.q.Len() == 0) {
 		b.next = end // in order with nothing queued: no queue work at all
 		if b.q != nil {
 			b.q.Advance(end)
 		}
-		return hint, true
+		return hint, true, false
 	}
 	if b.q == nil {
 		b.q = ofo.New(ofo.Config{Capacity: b.qcap, Start: b.next})
 	}
 	h, r := b.q.Insert(ofo.Seg{DSN: dsn, Len: uint32(n)}, hint)
+	if r == ofo.Full && dsn > b.next {
+		return hint, false, true
+	}
+	if r == ofo.Full {
+		// In-order bytes need no node: they are in the ring already, so
+		// the edge moves over them, and over the queued run they reach.
+		// (Refusing them would stall the connection for good: the queue
+		// empties only from the left edge.)
+		b.q.Advance(end)
+		b.q.PopRun()
+		b.next = b.q.Next()
+		return hint, true, false
+	}
 	// The payload is already in the ring: only the new left edge matters,
 	// and a queue without Release frees the in-order run wholesale.
 	b.q.PopRun()
 	b.next = b.q.Next()
-	return h, r.Stored()
+	return h, r.Stored(), false
 }
 
 // skipTo moves the in-order point to dsn (past the DATA_FIN).
@@ -120,7 +134,13 @@ func (b *recvBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.
 // the bytes of the ring that are free (not yet received, inside the
 // buffer), and returns the sum of all of data. ok is false when data holds
 // new bytes that cannot be stored (beyond the buffer, or split around held
-// data into too many pieces): they must not be acknowledged.
+// data into too many pieces): they must not be acknowledged. Out-of-order
+// bytes that find the out-of-order queue full are acknowledged and then
+// dropped by commit (counted in RcvPruned), as Linux drops what its MPTCP
+// socket has no room for after the subflow acknowledged it: refusing them
+// at the subflow would stall a subflow whose next bytes wait behind a hole
+// that only another subflow's refused bytes can fill; the data level
+// retransmits them.
 func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool) {
 	end := dsn + uint64(len(data))
 	limit := b.read + uint64(b.ring)

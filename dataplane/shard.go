@@ -72,13 +72,14 @@ type Stats struct {
 
 // Shard drives one Endpoint over one Link from its own goroutine.
 type Shard struct {
-	link  link.Link
-	ep    *mptcp.Endpoint
-	start time.Time
-	busy  bool // BusyPoll
-	lock  bool // LockOSThread
-	lo    uint16
-	hi    uint16 // the engine's ephemeral port range
+	link   link.Link
+	chains link.ChainReceiver // the Link's, if its packets may come in chains
+	ep     *mptcp.Endpoint
+	start  time.Time
+	busy   bool // BusyPoll
+	lock   bool // LockOSThread
+	lo     uint16
+	hi     uint16 // the engine's ephemeral port range
 
 	// Owned by the shard goroutine.
 	rx        [][]byte
@@ -174,6 +175,7 @@ func newShard(cfg Config) (*Shard, error) {
 		conns: map[*mptcp.Conn]*Conn{}, listeners: map[uint16]*Listener{},
 		done: make(chan struct{}),
 	}
+	s.chains, _ = l.(link.ChainReceiver)
 	need := tcp.MaxHeaderLen + ec.TCP.MSS
 	s.park = make([]byte, need)
 	if k := l.Reserve(s.tx[:1]); k == 1 {
@@ -274,6 +276,15 @@ func (s *Shard) kick() {
 	}
 }
 
+// rest returns the buffers after the first of received packet i, if it
+// came in a chain.
+func (s *Shard) rest(i int) [][]byte {
+	if s.chains == nil {
+		return nil
+	}
+	return s.chains.Rest(i)
+}
+
 // step runs one iteration of the loop. more: the Link may hold more
 // received packets; stalled: a packet waits for a transmit buffer.
 func (s *Shard) step() (more, stalled bool) {
@@ -281,7 +292,11 @@ func (s *Shard) step() (more, stalled bool) {
 	now := s.now()
 	n := s.link.Receive(s.rx)
 	for i := 0; i < n; i++ {
-		s.ep.HandleSegment(now, s.rx[i])
+		if rest := s.rest(i); rest != nil {
+			s.ep.HandleSegmentChain(now, s.rx[i], rest)
+		} else {
+			s.ep.HandleSegment(now, s.rx[i])
+		}
 		s.rx[i] = nil
 	}
 	if n > 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/mpxdp/mpxdp/mptcp"
 	"github.com/mpxdp/mpxdp/mptcp/mptcptest"
 	"github.com/mpxdp/mpxdp/mptcp/tcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
 )
 
 func bulkStep(p *mptcptest.Pair, src, sink []byte) int {
@@ -40,27 +41,40 @@ func newBulkPair(tb testing.TB, mss, subflows int, csum bool) *mptcptest.Pair {
 }
 
 // TestEngineZeroAllocations: a steady bulk transfer over 1 and 8 subflows,
-// with and without DSS checksums, allocates nothing per segment in either
-// direction.
+// with and without DSS checksums, and with jumbo segments received as
+// chains of buffers, allocates nothing per segment in either direction.
 func TestEngineZeroAllocations(t *testing.T) {
 	for _, sub := range []int{1, 8} {
 		for _, csum := range []bool{false, true} {
 			p := newBulkPair(t, 1460, sub, csum)
-			src, sink := make([]byte, 256<<10), make([]byte, 1<<20)
-			for i := 0; i < 300; i++ {
-				bulkStep(p, src, sink)
-			}
-			moved := 0
-			before := p.Packets
-			allocs := testing.AllocsPerRun(200, func() { moved += bulkStep(p, src, sink) })
-			if moved == 0 || p.Packets[0] == before[0] {
-				t.Fatalf("%d subflows, checksums %v: nothing moved", sub, csum)
-			}
-			if allocs != 0 {
-				t.Errorf("%d subflows, checksums %v: %v allocations per step (%d segments per step)",
-					sub, csum, allocs, (p.Packets[0]-before[0])/201)
-			}
+			zeroAllocSteps(t, p, fmt.Sprintf("%d subflows, checksums %v", sub, csum))
 		}
+	}
+	// Jumbo segments received as chains of 3840-byte buffers (AF_XDP
+	// multi-buffer, HandleSegmentChain).
+	for _, csum := range []bool{false, true} {
+		p := newBulkPair(t, 8960, 2, csum)
+		p.ChainAt = 3840
+		zeroAllocSteps(t, p, fmt.Sprintf("chains, checksums %v", csum))
+	}
+}
+
+// zeroAllocSteps warms the pair up and fails if a bulk step allocates.
+func zeroAllocSteps(t *testing.T, p *mptcptest.Pair, name string) {
+	t.Helper()
+	src, sink := make([]byte, 256<<10), make([]byte, 1<<20)
+	for i := 0; i < 300; i++ {
+		bulkStep(p, src, sink)
+	}
+	moved := 0
+	before := p.Packets
+	allocs := testing.AllocsPerRun(200, func() { moved += bulkStep(p, src, sink) })
+	if moved == 0 || p.Packets[0] == before[0] {
+		t.Fatalf("%s: nothing moved", name)
+	}
+	if allocs != 0 {
+		t.Errorf("%s: %v allocations per step (%d segments per step)",
+			name, allocs, (p.Packets[0]-before[0])/201)
 	}
 }
 
@@ -135,5 +149,44 @@ func BenchmarkEngineRatios(b *testing.B) {
 			b.ReportMetric(nsPerByte(0)/nsPerByte(2), "x-8sub")
 			b.ReportMetric(8/nsPerByte(0), "Gbit/s-1sub")
 		})
+	}
+}
+
+// TestChainedSegmentChecksum: a jumbo segment received as a chain of
+// buffers whose last buffer is damaged fails the TCP checksum (computed
+// over the pieces as they are copied) and delivers nothing; the same
+// segment undamaged is delivered whole.
+func TestChainedSegmentChecksum(t *testing.T) {
+	for _, csum := range []bool{false, true} {
+		p := newBulkPair(t, 8960, 1, csum)
+		p.Cc.Write(make([]byte, 8960))
+		buf := make([]byte, 9100)
+		n := p.Client.PollTransmit(p.Now, buf)
+		if n < 8960 {
+			t.Fatalf("checksums %v: the client sent %d bytes, want a full segment", csum, n)
+		}
+		pkt := buf[:n]
+		head, rest := pkt[:3840], [][]byte{pkt[3840:7680], pkt[7680:]}
+		bad := func() uint64 {
+			var sum uint64
+			for _, sf := range p.Sc.Subflows() {
+				sum += sf.Stats.BadChecksum
+			}
+			return sum
+		}
+		pkt[n-1] ^= 0x01
+		p.Server.HandleSegmentChain(p.Now, head, rest)
+		if got, _ := p.Sc.Read(make([]byte, 1<<16)); got != 0 || bad() != 1 {
+			t.Fatalf("checksums %v: a damaged chain delivered %d bytes, %d bad checksums counted", csum, got, bad())
+		}
+		pkt[n-1] ^= 0x01
+		p.Server.HandleSegmentChain(p.Now, head, rest)
+		var seg wire.Segment
+		if err := wire.ParseSegment(pkt, &seg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := p.Sc.Read(make([]byte, 1<<16)); got != seg.PayloadLen() || got < 8900 {
+			t.Fatalf("checksums %v: the chain delivered %d bytes, want %d", csum, got, seg.PayloadLen())
+		}
 	}
 }

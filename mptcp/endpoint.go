@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mpxdp/mpxdp/cksum"
 	"github.com/mpxdp/mpxdp/mptcp/cc"
 	"github.com/mpxdp/mpxdp/mptcp/tcp"
 	"github.com/mpxdp/mpxdp/mptcp/wire"
@@ -346,11 +345,27 @@ func (ep *Endpoint) PollEvent() (Event, bool) {
 // HandleSegment processes one received IP packet. It never fails: damage
 // and protocol violations become counters, RSTs and connection events.
 func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
-	seg := &ep.seg
-	if err := wire.ParseSegment(pkt, seg, &ep.Stats.Options); err != nil {
+	if err := wire.ParseSegment(pkt, &ep.seg, &ep.Stats.Options); err != nil {
 		ep.Stats.Malformed++
 		return
 	}
+	ep.handle(now, &ep.seg)
+}
+
+// HandleSegmentChain is HandleSegment for a packet received in a chain of
+// buffers (AF_XDP multi-buffer): head holds the IP and TCP headers, rest
+// the remainder of the packet. The payload is read in place, piece by
+// piece, with the one copy (and checksum) it gets in HandleSegment; a
+// packet whose headers do not fit in head is counted as Malformed.
+func (ep *Endpoint) HandleSegmentChain(now time.Duration, head []byte, rest [][]byte) {
+	if err := wire.ParseSegmentChain(head, rest, &ep.seg, &ep.Stats.Options); err != nil {
+		ep.Stats.Malformed++
+		return
+	}
+	ep.handle(now, &ep.seg)
+}
+
+func (ep *Endpoint) handle(now time.Duration, seg *wire.Segment) {
 	k := fourTuple{
 		local:  netip.AddrPortFrom(seg.DstAddr(), seg.TCP.DstPort()),
 		remote: netip.AddrPortFrom(seg.SrcAddr(), seg.TCP.SrcPort()),
@@ -359,7 +374,7 @@ func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
 		c := sf.c
 		c.now = now
 		if seg.TCP.Flags()&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) != wire.FlagSYN || !ep.listen[k.local.Port()] ||
-			!sf.tcp.AcceptsNewIncarnation(seg) || !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+			!sf.tcp.AcceptsNewIncarnation(seg) || !seg.ChecksumOK(seg.PayloadSum()) {
 			sf.tcp.Handle(now, seg)
 			ep.markDirty(c)
 			return
@@ -370,7 +385,7 @@ func (ep *Endpoint) HandleSegment(now time.Duration, pkt []byte) {
 		ep.markDirty(c)
 		ep.Stats.TimeWaitReused++
 	}
-	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+	if !seg.ChecksumOK(seg.PayloadSum()) {
 		ep.Stats.BadChecksum++
 		return
 	}

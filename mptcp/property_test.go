@@ -55,7 +55,8 @@ func randomScenario(seed uint64) ([]sim.Path, mptcp.Config, mptcp.Config, int, i
 
 // TestTransferProperty: over many seeds, 1–4 paths with different rates,
 // delays, queues, loss, reordering, duplication and corruption, and random
-// schedulers, congestion controllers, path managers and checksum settings:
+// schedulers, congestion controllers, path managers and checksum settings,
+// a third of them receiving packets as chains of buffers:
 // every byte arrives exactly once and in order in both directions, both
 // sides close cleanly, and nothing hangs.
 func TestTransferProperty(t *testing.T) {
@@ -69,6 +70,13 @@ func TestTransferProperty(t *testing.T) {
 			bed, err := mptcptest.NewBed(seed, paths, client, server)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if seed%3 == 0 {
+				// A third of the runs receive every packet as a chain of
+				// buffers (AF_XDP multi-buffer), cut at random points.
+				bed.ClientHost.Chains = rand.New(rand.NewPCG(seed, 7))
+				bed.ServerHost.Chains = rand.New(rand.NewPCG(seed, 8))
+				desc += " chains"
 			}
 			tr := mptcptest.NewTransfer(bed, seed, up, down)
 			if msg := tr.Run(20 * time.Minute); msg != "" {

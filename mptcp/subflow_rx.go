@@ -468,7 +468,7 @@ func (sf *subflow) SegmentReceived(now time.Duration, seg *wire.Segment) tcp.Ver
 	}
 	// Handshake completion on the passive side.
 	if sf.tcp.State() == tcp.SynReceived {
-		if v := sf.thirdAckReceived(now, o, len(seg.Payload()) > 0); v != tcp.VerdictAccept {
+		if v := sf.thirdAckReceived(now, o, seg.PayloadLen() > 0); v != tcp.VerdictAccept {
 			return v
 		}
 		if c.fallback {
@@ -500,7 +500,7 @@ func (sf *subflow) SegmentReceived(now time.Duration, seg *wire.Segment) tcp.Ver
 	if o.Has.Has(wire.OptMPPrio) {
 		sf.remoteBackup = o.MPPrio.Backup
 	}
-	if !o.Has.Has(wire.OptDSS) && len(seg.Payload()) > 0 && !o.Has.Has(wire.OptMPCapableData) {
+	if !o.Has.Has(wire.OptDSS) && seg.PayloadLen() > 0 && !o.Has.Has(wire.OptMPCapableData) {
 		c.Stats.DataWithoutDSS++
 	}
 	return tcp.VerdictAccept

@@ -96,6 +96,15 @@ func TestUMEMFrame(t *testing.T) {
 	}
 	mustPanic(t, "frame crossing", func() { u.Frame(4096+100, 4000) })
 	mustPanic(t, "frame outside", func() { u.Frame(4*4096, 1) })
+	if off, ok := u.Offset(f[10:]); !ok || off != 4096+110 {
+		t.Errorf("Offset of a view: %d, %v", off, ok)
+	}
+	if _, ok := u.Offset(append([]byte(nil), f...)); ok {
+		t.Error("a copy counts as a view into the UMEM")
+	}
+	if _, ok := u.Offset(nil); ok {
+		t.Error("an empty slice counts as a view")
+	}
 }
 
 func BenchmarkUMEMAllocFree(b *testing.B) {

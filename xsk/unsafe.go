@@ -126,3 +126,16 @@ func recvfromKick(fd int) unix.Errno {
 	_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	return errno
 }
+
+// Offset returns where b starts in the UMEM, and false if b is not a view
+// into it (for checks that a buffer is used in place, not copied).
+func (u *UMEM) Offset(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(u.mem) == 0 {
+		return 0, false
+	}
+	p, base := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&u.mem[0]))
+	if p < base || p >= base+uintptr(len(u.mem)) {
+		return 0, false
+	}
+	return uint64(p - base), true
+}

@@ -7,9 +7,11 @@
 //     that any frame can leave by any NIC. Each binds zero-copy when the
 //     driver offers it and falls back to copy mode (veth is copy only).
 //     Frames larger than a UMEM chunk (jumbo MTU) use multi-buffer
-//     descriptor chains: received chains are copied into one buffer,
-//     transmitted packets are written in place in runs of consecutive
-//     chunks (xsk.UMEMConfig.Runs).
+//     descriptor chains: a received chain is handed over in place, its
+//     first frame from Receive and the others from Rest
+//     (link.ChainReceiver), so that its payload is copied once, by the
+//     engine; transmitted packets are written in place in runs of
+//     consecutive chunks (xsk.UMEMConfig.Runs).
 //   - Steering. One XDP filter per NIC (xsk.Filter, attached through a
 //     bpf_link) redirects to the sockets only TCP to the Link's addresses
 //     on ports the stack owns: the ephemeral range (claimed at Open) and

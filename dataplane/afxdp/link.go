@@ -94,10 +94,11 @@ type Link struct {
 	jumbo     bool // TX buffers are UMEM runs sent as chains
 
 	// RX
-	descs    []xsk.Desc
-	held     []uint64 // frames of the last Receive's single-frame packets
-	chainBuf [][]byte // staging for chained packets of the last Receive
-	rxNext   int
+	descs   []xsk.Desc
+	held    []uint64   // frames of the last Receive's packets
+	rest    [][][]byte // per packet of the last Receive: its chain's frames after the first
+	restBuf [][]byte   // the views rest slices
+	rxNext  int
 
 	// TX
 	res   []uint64 // reserved frames (runs in jumbo mode)
@@ -291,15 +292,11 @@ func Open(cfg Config) (_ *Link, err error) {
 	l.rs.send, l.rs.drop = l.sendPending, l.dropPending
 
 	l.descs = make([]xsk.Desc, maxBatch*fragsPerPkt)
-	l.held = make([]uint64, 0, maxBatch)
+	l.held = make([]uint64, 0, maxBatch*fragsPerPkt)
+	l.rest = make([][][]byte, maxBatch)
+	l.restBuf = make([][]byte, 0, maxBatch*fragsPerPkt)
 	l.res = make([]uint64, maxBatch)
 	l.views = make([][]byte, maxBatch)
-	if l.multi {
-		l.chainBuf = make([][]byte, 64)
-		for i := range l.chainBuf {
-			l.chainBuf[i] = make([]byte, l.mtu+ethLen+4)
-		}
-	}
 	return l, nil
 }
 
@@ -359,8 +356,9 @@ func (l *Link) Receive(pkts [][]byte) int {
 		l.umem.FreeN(l.held)
 		l.held = l.held[:0]
 	}
+	l.restBuf = l.restBuf[:0]
 	pkts = pkts[:min(len(pkts), maxBatch)]
-	out, chains := 0, 0
+	out := 0
 	for i := 0; i < len(l.socks) && out < len(pkts); i++ {
 		si := (l.rxNext + i) % len(l.socks)
 		s := l.socks[si]
@@ -372,7 +370,7 @@ func (l *Link) Receive(pkts [][]byte) int {
 				used++
 				f := l.umem.Frame(d.Addr, int(d.Len))
 				if ip := l.strip(f); ip != nil {
-					pkts[out] = ip
+					pkts[out], l.rest[out] = ip, nil
 					out++
 					l.held = append(l.held, d.Addr)
 				} else {
@@ -389,28 +387,24 @@ func (l *Link) Receive(pkts [][]byte) int {
 			if end == m {
 				break
 			}
-			if chains == len(l.chainBuf) {
-				break
-			}
-			buf := l.chainBuf[chains]
-			n := 0
-			for _, c := range l.descs[used : end+1] {
-				if n+int(c.Len) <= len(buf) {
-					n += copy(buf[n:], l.umem.Frame(c.Addr, int(c.Len)))
-				} else {
-					n = len(buf) + 1 // longer than the MTU: not ours
-				}
-				l.umem.Free(c.Addr)
-			}
+			chain := l.descs[used : end+1]
 			used = end + 1
-			if n <= len(buf) {
-				if ip := l.strip(buf[:n]); ip != nil {
-					pkts[out] = ip
-					out++
-					chains++
+			if ip := l.stripChain(chain); ip != nil {
+				// Viewed in place: the engine reads the pieces with the one
+				// copy (and checksum) every payload gets.
+				start := len(l.restBuf)
+				for _, c := range chain[1:] {
+					l.restBuf = append(l.restBuf, l.umem.Frame(c.Addr, int(c.Len)))
 				}
-			} else {
-				l.stats.Malformed++
+				for _, c := range chain {
+					l.held = append(l.held, c.Addr)
+				}
+				pkts[out], l.rest[out] = ip, l.restBuf[start:len(l.restBuf):len(l.restBuf)]
+				out++
+				continue
+			}
+			for _, c := range chain {
+				l.umem.Free(c.Addr)
 			}
 		}
 		s.RX.Release(used)
@@ -425,6 +419,29 @@ func (l *Link) Receive(pkts [][]byte) int {
 		l.rxNext = 0
 	}
 	return out
+}
+
+// Rest returns the buffers after the first of packet i of the last
+// Receive (a multi-buffer chain), or nil if it arrived in one frame
+// (link.ChainReceiver).
+func (l *Link) Rest(i int) [][]byte { return l.rest[i] }
+
+// stripChain is strip for a chain of frames: the first holds the Ethernet
+// header. A chain longer than the MTU allows is not ours.
+func (l *Link) stripChain(chain []xsk.Desc) []byte {
+	total := 0
+	for _, c := range chain {
+		total += int(c.Len)
+	}
+	if total > l.mtu+ethLen+4 {
+		l.stats.Malformed++
+		return nil
+	}
+	ip := l.strip(l.umem.Frame(chain[0].Addr, int(chain[0].Len)))
+	if ip != nil {
+		l.stats.RxBytes += uint64(total - int(chain[0].Len))
+	}
+	return ip
 }
 
 // strip returns the IP packet inside an Ethernet frame, or nil (counted

@@ -152,9 +152,13 @@ func recv(t *testing.T, l *Link, d time.Duration, match func(segment) bool) ([]b
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		n := l.Receive(pkts[:])
-		for _, p := range pkts[:n] {
+		for i, p := range pkts[:n] {
 			if s, ok := parseTCP(p); ok && match(s) {
-				return append([]byte(nil), p...), true
+				out := append([]byte(nil), p...)
+				for _, r := range l.Rest(i) {
+					out = append(out, r...)
+				}
+				return out, true
 			}
 		}
 		if n == 0 {
@@ -351,6 +355,49 @@ func TestLinkJumbo(t *testing.T) {
 	}
 	if string(got) != string(pkt) {
 		t.Errorf("received %d bytes, want the %d-byte packet byte for byte", len(got), len(pkt))
+	}
+
+	// The chain is handed over in place: its first frame from Receive, the
+	// others from Rest, all views into the UMEM, held until the next
+	// Receive; a one-frame packet has no Rest.
+	inject(t, b, 0, 0x0800, pkt)
+	small := tcpPacket(netip.AddrPortFrom(p.B4, 7001), netip.AddrPortFrom(p.A4, 61011), fACK, 2, 1, nil)
+	inject(t, b, 0, 0x0800, small)
+	var pkts [64][]byte
+	found := 0
+	for deadline := time.Now().Add(3 * time.Second); found < 2 && time.Now().Before(deadline); {
+		n := l.Receive(pkts[:])
+		for i := range pkts[:n] {
+			s, ok := parseTCP(pkts[i])
+			if !ok || s.dst.Port() != 61011 {
+				continue
+			}
+			rest := l.Rest(i)
+			if s.seq == 2 {
+				if rest != nil {
+					t.Errorf("a one-frame packet has %d more buffers", len(rest))
+				}
+				found++
+				continue
+			}
+			total := len(pkts[i])
+			for _, r := range rest {
+				if _, in := l.umem.Offset(r); !in {
+					t.Errorf("a chain buffer is not a view into the UMEM")
+				}
+				total += len(r)
+			}
+			if _, in := l.umem.Offset(pkts[i]); len(rest) < 2 || total != len(pkt) || !in {
+				t.Errorf("the 9014-byte frame came as %d + %d buffers, %d IP bytes; want 3 UMEM frames, %d bytes", 1, len(rest), total, len(pkt))
+			}
+			found++
+		}
+		if n == 0 {
+			l.Wait(10 * time.Millisecond)
+		}
+	}
+	if found != 2 {
+		t.Fatalf("%d of 2 injected packets arrived", found)
 	}
 }
 

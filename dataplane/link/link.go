@@ -57,6 +57,17 @@ type Link interface {
 	Close() error
 }
 
+// ChainReceiver is implemented by Links whose received packets may arrive
+// in several buffers (AF_XDP multi-buffer, for frames larger than a UMEM
+// chunk): the buffer Receive returns holds the IP and TCP headers, and
+// the packet continues in the buffers Rest returns, viewed in place and
+// valid as long as the first (mptcp.Endpoint.HandleSegmentChain).
+type ChainReceiver interface {
+	// Rest returns the buffers after the first of packet i of the last
+	// Receive, or nil if the packet is in one buffer.
+	Rest(i int) [][]byte
+}
+
 // PortOwner is implemented by Links that must be told which local TCP
 // ports belong to the stack, such as AF_XDP, whose XDP filter steers only
 // those to the stack and passes the rest to the kernel.

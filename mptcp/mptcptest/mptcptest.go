@@ -14,20 +14,48 @@ import (
 
 	"github.com/mpxdp/mpxdp/dataplane/sim"
 	"github.com/mpxdp/mpxdp/mptcp"
+	"github.com/mpxdp/mpxdp/mptcp/wire"
 )
 
 // Host adapts an Endpoint to the simulator and runs App after every input.
 type Host struct {
 	EP  *mptcp.Endpoint
 	App func(now time.Duration)
+	// Chains, when set, makes HandlePacket deliver packets with a payload
+	// as chains of buffers (HandleSegmentChain), cut at random points after
+	// the headers, the way AF_XDP multi-buffer delivers jumbo frames.
+	Chains *rand.Rand
+	seg    wire.Segment
+	rest   [][]byte
 }
 
 // HandlePacket implements sim.Endpoint.
 func (h *Host) HandlePacket(now time.Duration, pkt []byte) {
-	h.EP.HandleSegment(now, pkt)
+	if h.Chains != nil && wire.ParseSegment(pkt, &h.seg, nil) == nil && h.seg.PayloadLen() > 1 {
+		h.handleChain(now, pkt, len(pkt)-h.seg.PayloadLen())
+	} else {
+		h.EP.HandleSegment(now, pkt)
+	}
 	if h.App != nil {
 		h.App(now)
 	}
+}
+
+// handleChain cuts pkt (headers of hdr bytes) into one to four buffers.
+func (h *Host) handleChain(now time.Duration, pkt []byte, hdr int) {
+	r := h.Chains
+	cut := hdr + r.IntN(len(pkt)-hdr)
+	head := pkt[:cut]
+	h.rest = h.rest[:0]
+	for len(h.rest) < 3 && cut < len(pkt) {
+		next := cut + 1 + r.IntN(len(pkt)-cut)
+		if len(h.rest) == 2 {
+			next = len(pkt)
+		}
+		h.rest = append(h.rest, pkt[cut:next])
+		cut = next
+	}
+	h.EP.HandleSegmentChain(now, head, h.rest)
 }
 
 // PollTransmit implements sim.Endpoint.

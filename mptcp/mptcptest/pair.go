@@ -18,6 +18,11 @@ type Pair struct {
 	Now, Tick      time.Duration
 	buf            []byte
 	Packets        [2]uint64
+	// ChainAt, when positive, delivers every packet longer than ChainAt
+	// as a chain of ChainAt-byte buffers (HandleSegmentChain), the way
+	// AF_XDP copy mode hands over a jumbo frame in 3840-byte fragments.
+	ChainAt int
+	rest    [][]byte
 }
 
 // NewPair connects a client to a server (both configured by cfg, with
@@ -80,18 +85,31 @@ func allUsable(c *mptcp.Conn) bool {
 	return true
 }
 
+// deliver hands pkt to ep, in one buffer or as a chain (ChainAt).
+func (p *Pair) deliver(ep *mptcp.Endpoint, pkt []byte) {
+	if p.ChainAt <= 0 || len(pkt) <= p.ChainAt {
+		ep.HandleSegment(p.Now, pkt)
+		return
+	}
+	p.rest = p.rest[:0]
+	for at := p.ChainAt; at < len(pkt); at += p.ChainAt {
+		p.rest = append(p.rest, pkt[at:min(at+p.ChainAt, len(pkt))])
+	}
+	ep.HandleSegmentChain(p.Now, pkt[:p.ChainAt], p.rest)
+}
+
 // Step moves every pending packet both ways, runs due timers and advances
 // the time by Tick.
 func (p *Pair) Step() {
 	for moved := true; moved; {
 		moved = false
 		for n := p.Client.PollTransmit(p.Now, p.buf); n > 0; n = p.Client.PollTransmit(p.Now, p.buf) {
-			p.Server.HandleSegment(p.Now, p.buf[:n])
+			p.deliver(p.Server, p.buf[:n])
 			p.Packets[0]++
 			moved = true
 		}
 		for n := p.Server.PollTransmit(p.Now, p.buf); n > 0; n = p.Server.PollTransmit(p.Now, p.buf) {
-			p.Client.HandleSegment(p.Now, p.buf[:n])
+			p.deliver(p.Client, p.buf[:n])
 			p.Packets[1]++
 			moved = true
 		}

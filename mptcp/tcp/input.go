@@ -17,9 +17,9 @@ const maxNewRanges = 8
 type rxPlan struct {
 	n     int
 	piece [maxNewRanges]struct {
-		off      uint64 // receive offset
-		at, size int    // position in the payload
-		sum      cksum.Partial
+		off  uint64 // receive offset
+		size int
+		sum  cksum.Partial
 	}
 }
 
@@ -39,7 +39,7 @@ func (c *Conn) Handle(now time.Duration, seg *wire.Segment) {
 	}
 	t := seg.TCP
 	flags := t.Flags()
-	payload := seg.Payload()
+	payloadLen := seg.PayloadLen()
 	segOff, ok := c.rcvOffset(Seq(t.Seq()))
 	if !ok {
 		c.Stats.Unacceptable++
@@ -49,7 +49,7 @@ func (c *Conn) Handle(now time.Duration, seg *wire.Segment) {
 	if flags&wire.FlagSYN != 0 {
 		dataOff++
 	}
-	segLen := len(payload)
+	segLen := payloadLen
 	if flags&wire.FlagSYN != 0 {
 		segLen++
 	}
@@ -62,12 +62,12 @@ func (c *Conn) Handle(now time.Duration, seg *wire.Segment) {
 	// owner's storage, sum the rest, then verify the checksum.
 	var plan rxPlan
 	receiving := acceptable && flags&wire.FlagRST == 0 && flags&wire.FlagSYN == 0 &&
-		len(payload) > 0 && c.canReceive()
+		payloadLen > 0 && c.canReceive()
 	var sum cksum.Partial
 	if receiving {
-		sum = c.readPayload(dataOff, payload, &seg.Options, &plan)
+		sum = c.readPayload(dataOff, seg, &plan)
 	} else {
-		sum = cksum.Sum(payload, 0)
+		sum = seg.PayloadSum()
 	}
 	if !seg.ChecksumOK(sum) {
 		c.Stats.BadChecksum++
@@ -144,18 +144,18 @@ func (c *Conn) Handle(now time.Duration, seg *wire.Segment) {
 		return
 	}
 	if receiving {
-		c.commitPayload(now, &plan, &seg.Options, len(payload))
-		if flags&wire.FlagPSH != 0 && len(payload) > 0 {
+		c.commitPayload(now, &plan, &seg.Options, payloadLen)
+		if flags&wire.FlagPSH != 0 && payloadLen > 0 {
 			// The sender has nothing more queued for now: an ACK owed for
 			// it goes out when the reader drains (Consumed).
 			c.pushed = true
 		}
-	} else if len(payload) > 0 {
+	} else if payloadLen > 0 {
 		c.Stats.DuplicateData++
 		c.ackNow = true // RFC 5681 §4.2: duplicate or out-of-window data gets an immediate ACK
 	}
 	if flags&wire.FlagFIN != 0 && c.canReceive() {
-		c.finOff, c.finSeen = dataOff+uint64(len(payload)), true
+		c.finOff, c.finSeen = dataOff+uint64(payloadLen), true
 	}
 	c.maybeFIN(now)
 	c.armKeepalive(now)
@@ -194,10 +194,23 @@ func (c *Conn) acceptable(off uint64, segLen int) bool {
 	return (off >= c.rcvNxt && off < end) || (last >= c.rcvNxt && last < end)
 }
 
-// readPayload copies the new, in-window parts of payload (data offset
-// dataOff) into the owner, and returns the sum of the whole payload.
-func (c *Conn) readPayload(dataOff uint64, payload []byte, opts *wire.Options, plan *rxPlan) cksum.Partial {
+// readPayload copies the new, in-window parts of the segment's payload
+// (data offset dataOff), piece by piece when it arrived in a chain of
+// buffers, into the owner, and returns the sum of the whole payload.
+func (c *Conn) readPayload(dataOff uint64, seg *wire.Segment, plan *rxPlan) cksum.Partial {
 	var sum cksum.Partial
+	base := 0 // position of the piece in the payload
+	for i := 0; i < seg.NumPieces(); i++ {
+		piece := seg.Piece(i)
+		sum = c.readPiece(dataOff+uint64(base), piece, base, sum, &seg.Options, plan)
+		base += len(piece)
+	}
+	return sum
+}
+
+// readPiece is readPayload for one piece of the payload at position base:
+// it adds the piece's sum to sum and returns it.
+func (c *Conn) readPiece(dataOff uint64, payload []byte, base int, sum cksum.Partial, opts *wire.Options, plan *rxPlan) cksum.Partial {
 	pos := 0
 	end := dataOff + uint64(len(payload))
 	right := max(c.rcvAdv, c.rcvNxt)
@@ -224,13 +237,13 @@ func (c *Conn) readPayload(dataOff uint64, payload []byte, opts *wire.Options, p
 		n := int(newEnd - off)
 		part := payload[pos : pos+n]
 		if skip || plan.n == maxNewRanges {
-			sum = cksum.CombineAt(sum, cksum.Sum(part, 0), pos)
+			sum = cksum.CombineAt(sum, cksum.Sum(part, 0), base+pos)
 		} else {
 			s, accept := c.owner.ReceiveData(off, part, opts)
-			sum = cksum.CombineAt(sum, s, pos)
+			sum = cksum.CombineAt(sum, s, base+pos)
 			if accept {
 				p := &plan.piece[plan.n]
-				p.off, p.at, p.size, p.sum = off, pos, n, s
+				p.off, p.size, p.sum = off, n, s
 				plan.n++
 			}
 		}
@@ -387,7 +400,7 @@ func (c *Conn) processAck(now time.Duration, seg *wire.Segment, segOff uint64) b
 	switch {
 	case ackOff > c.sndUna:
 		c.ackNewData(now, ackOff, before)
-	case ackOff == c.sndUna && len(seg.Payload()) == 0 && window == c.sndWnd &&
+	case ackOff == c.sndUna && seg.PayloadLen() == 0 && window == c.sndWnd &&
 		c.sndMax > c.sndUna && t.Flags()&(wire.FlagFIN|wire.FlagSYN) == 0:
 		// A duplicate ACK (RFC 5681 §2).
 		c.dupAcks++
@@ -576,7 +589,7 @@ func (c *Conn) holePipe(a, b uint64) int {
 func (c *Conn) handleSynSent(now time.Duration, seg *wire.Segment) {
 	t := seg.TCP
 	flags := t.Flags()
-	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+	if !seg.ChecksumOK(seg.PayloadSum()) {
 		c.Stats.BadChecksum++
 		return
 	}

@@ -20,7 +20,7 @@ func WriteReset(buf []byte, seg *wire.Segment, opts *wire.Options) int {
 	if flags&wire.FlagACK != 0 {
 		h.Seq = t.Ack()
 	} else {
-		segLen := uint32(len(seg.Payload()))
+		segLen := uint32(seg.PayloadLen())
 		if flags&wire.FlagSYN != 0 {
 			segLen++
 		}

@@ -52,6 +52,7 @@ func FuzzParseSegment(f *testing.F) {
 		var c Counters
 		if ParseSegment(b, &s, &c) == nil {
 			touchSegment(&s)
+			checkChained(t, b, &s)
 		}
 		if e, err := ParseEthernet(b); err == nil {
 			_, _, _, _ = e.Dst(), e.Src(), e.HeaderLen(), e.VLANTags()
@@ -76,6 +77,27 @@ func FuzzParseSegment(f *testing.F) {
 		_, _ = o.Mapping()
 		checkReencode(t, &o, flags, data)
 	})
+}
+
+// checkChained cuts the parsed packet b into a chain of three buffers after
+// its headers (at points derived from its length) and checks that the
+// chained parse gives the same payload and sum as the flat one.
+func checkChained(t *testing.T, b []byte, flat *Segment) {
+	payload := flat.Payload()
+	if len(payload) == 0 {
+		return
+	}
+	hdr := cap(b) - cap(payload) // where the payload starts in b
+	c1 := hdr + len(b)%(len(b)-hdr+1)
+	c2 := c1 + (len(b)-c1)/2
+	var s Segment
+	if err := ParseSegmentChain(b[:c1], [][]byte{b[c1:c2], b[c2:]}, &s, nil); err != nil {
+		t.Fatalf("chained parse at %d/%d of %d fails: %v", c1, c2, len(b), err)
+	}
+	if s.PayloadLen() != len(payload) || s.PayloadSum().Fold() != cksum.Sum(payload, 0).Fold() ||
+		s.PseudoHeader() != flat.PseudoHeader() || s.TCP.Seq() != flat.TCP.Seq() {
+		t.Fatalf("chained parse at %d/%d differs: %d payload bytes, want %d", c1, c2, s.PayloadLen(), len(payload))
+	}
 }
 
 // touchSegment calls every accessor of a parsed segment.

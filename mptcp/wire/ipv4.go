@@ -15,13 +15,18 @@ const IPv4HeaderLen = 20
 
 // IPv4 is a view of an IPv4 packet, trimmed to its total length (link-layer
 // padding is not part of it). Options are skipped: Payload starts after
-// them.
+// them. A packet parsed from a chain of buffers (ParseSegmentChain) is
+// viewed up to the end of its first buffer.
 type IPv4 struct{ b []byte }
 
 // ParseIPv4 checks the version, the header length and the total length of
 // the IPv4 packet in b. Fragments parse (IsFragment reports them);
 // ParseSegment rejects them.
-func ParseIPv4(b []byte) (IPv4, error) {
+func ParseIPv4(b []byte) (IPv4, error) { return parseIPv4(b, len(b)) }
+
+// parseIPv4 parses the packet whose first avail bytes are available, the
+// first len(b) of them in b, which must hold the header.
+func parseIPv4(b []byte, avail int) (IPv4, error) {
 	if len(b) < IPv4HeaderLen {
 		return IPv4{}, ErrTruncated
 	}
@@ -33,10 +38,10 @@ func ParseIPv4(b []byte) (IPv4, error) {
 	if hl < IPv4HeaderLen || tl < hl {
 		return IPv4{}, ErrHeaderLength
 	}
-	if tl > len(b) {
+	if tl > avail || hl > len(b) {
 		return IPv4{}, ErrTruncated
 	}
-	return IPv4{b: b[:tl]}, nil
+	return IPv4{b: b[:min(tl, len(b))]}, nil
 }
 
 // HeaderLen returns the header length including options.
@@ -45,8 +50,9 @@ func (p IPv4) HeaderLen() int { return int(p.b[0]&0x0f) * 4 }
 // TOS returns the DSCP and ECN byte.
 func (p IPv4) TOS() uint8 { return p.b[1] }
 
-// TotalLen returns the total length field (the view's length).
-func (p IPv4) TotalLen() int { return len(p.b) }
+// TotalLen returns the total length field (the view's length unless the
+// packet arrived in a chain of buffers).
+func (p IPv4) TotalLen() int { return int(be16(p.b[2:])) }
 
 // ID returns the identification field.
 func (p IPv4) ID() uint16 { return be16(p.b[4:]) }
@@ -88,7 +94,8 @@ func (p IPv4) DstAddr() netip.Addr { return netip.AddrFrom4(p.Dst()) }
 // Options returns the header options (empty for a 20-byte header).
 func (p IPv4) Options() []byte { return p.b[IPv4HeaderLen:p.HeaderLen()] }
 
-// Payload returns the bytes after the header, up to the total length.
+// Payload returns the bytes after the header, up to the total length or
+// the end of the first buffer of a chain.
 func (p IPv4) Payload() []byte { return p.b[p.HeaderLen():] }
 
 // HeaderChecksumOK reports whether the header checksum verifies.

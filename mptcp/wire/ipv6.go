@@ -37,7 +37,11 @@ type IPv6 struct {
 }
 
 // ParseIPv6 checks the IPv6 packet in b and walks its extension headers.
-func ParseIPv6(b []byte) (IPv6, error) {
+func ParseIPv6(b []byte) (IPv6, error) { return parseIPv6(b, len(b)) }
+
+// parseIPv6 parses the packet whose first avail bytes are available, the
+// first len(b) of them in b, which must hold the extension headers.
+func parseIPv6(b []byte, avail int) (IPv6, error) {
 	if len(b) < IPv6HeaderLen {
 		return IPv6{}, ErrTruncated
 	}
@@ -45,10 +49,10 @@ func ParseIPv6(b []byte) (IPv6, error) {
 		return IPv6{}, ErrVersion
 	}
 	end := IPv6HeaderLen + int(be16(b[4:]))
-	if end > len(b) {
+	if end > avail {
 		return IPv6{}, ErrTruncated
 	}
-	b = b[:end]
+	b = b[:min(end, len(b))]
 	nh, off := b[6], IPv6HeaderLen
 	for i := 0; ; i++ {
 		switch nh {
@@ -81,7 +85,7 @@ func (p IPv6) FlowLabel() uint32 { return be32(p.b[0:]) & 0xfffff }
 
 // PayloadLen returns the payload length field (extension headers
 // included).
-func (p IPv6) PayloadLen() int { return len(p.b) - IPv6HeaderLen }
+func (p IPv6) PayloadLen() int { return int(be16(p.b[4:])) }
 
 // NextHeader returns the next-header field of the fixed header.
 func (p IPv6) NextHeader() uint8 { return p.b[6] }
@@ -111,7 +115,8 @@ func (p IPv6) HeaderLen() int { return int(p.upper) }
 
 // Payload returns the upper-layer packet (after the extension headers).
 // Its length is the upper-layer length of the pseudo-header (RFC 8200
-// §8.1).
+// §8.1), unless the packet arrived in a chain of buffers: then it ends
+// with the first buffer.
 func (p IPv6) Payload() []byte { return p.b[p.upper:] }
 
 // IPv6Header is what Encode writes: a fixed header without extension

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mpxdp/mpxdp/cksum"
 	"github.com/mpxdp/mpxdp/mptcp/cc"
 	"github.com/mpxdp/mpxdp/mptcp/tcp"
 	"github.com/mpxdp/mpxdp/mptcp/wire"
@@ -124,7 +123,7 @@ func (e *Endpoint) HandlePacket(now time.Duration, pkt []byte) {
 		s.Conn().Handle(now, seg)
 		return
 	}
-	if !seg.ChecksumOK(cksum.Sum(seg.Payload(), 0)) {
+	if !seg.ChecksumOK(seg.PayloadSum()) {
 		e.Stats.BadChecksum++
 		return
 	}

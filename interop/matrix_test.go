@@ -129,14 +129,18 @@ func TestInteropSubflowKill(t *testing.T) {
 	}
 }
 
-// TestInteropJumbo runs the two-path cases at MTU 9000: the AF_XDP link
-// receives descriptor chains (multi-buffer) and sends from staging memory
-// copied into chains; the kernel sends 8960-byte segments.
+// TestInteropJumbo runs the two-path cases at MTU 9000, DSS checksums off
+// and on: the AF_XDP link hands received descriptor chains (multi-buffer)
+// to the engine in place, which reads the payload piece by piece
+// (HandleSegmentChain), and sends packets written in place in runs of
+// frames; the kernel sends 8960-byte segments.
 func TestInteropJumbo(t *testing.T) {
 	testbed.NeedRoot(t)
-	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp, mpxdpMpxdp} {
-		c := interopCase{pair: pair, paths: 2, mtu: 9000}
-		t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+	for _, csum := range []bool{false, true} {
+		for _, pair := range []pairing{mpxdpKernel, kernelMpxdp, mpxdpMpxdp} {
+			c := interopCase{pair: pair, paths: 2, mtu: 9000, csum: csum}
+			t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+		}
 	}
 }
 

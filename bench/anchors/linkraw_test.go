@@ -18,7 +18,8 @@ package anchors
 // server namespace's veths with bulkPort claimed, a Wait/Receive loop that
 // checks each packet's IP and TCP checksums in one pass over the payload,
 // fused with a copy out of the UMEM into a 256 KiB buffer (cksum.CopyAndSum,
-// the one pass a receiving stack must make: frames go back to the kernel),
+// the one pass a receiving stack must make: frames go back to the kernel;
+// a jumbo frame is read in place, piece by piece, from its chain),
 // and counts the payload bytes until it has bulkBytes.
 //
 // Nothing recovers a lost packet, so the sender must not outrun the
@@ -110,19 +111,25 @@ func rawBuild(buf []byte, p *rawPath, id uint16, payload []byte) int {
 	return n
 }
 
-// rawPayload checks an IP packet the server received. It returns the
-// payload length of a TCP segment to bulkPort whose IP and TCP checksums
-// hold, having copied the payload to dst (which must hold it) in the same
-// pass; ok is false, and bad tells why, for anything else.
-func rawPayload(p, dst []byte) (n int, ok, bad bool) {
+// rawPayload checks an IP packet the server received, in one buffer or as
+// a chain of buffers (p holding the headers, rest the remainder: the
+// Link's Rest). It returns the payload length of a TCP segment to bulkPort
+// whose IP and TCP checksums hold, having copied the payload to dst (which
+// must hold it) in the same pass; ok is false, and bad tells why, for
+// anything else.
+func rawPayload(p []byte, rest [][]byte, dst []byte) (n int, ok, bad bool) {
 	if len(p) < 20 || p[0]>>4 != 4 || p[9] != 6 {
 		return 0, false, false
 	}
+	avail := len(p)
+	for _, r := range rest {
+		avail += len(r)
+	}
 	ihl, tot := int(p[0]&0xf)*4, int(binary.BigEndian.Uint16(p[2:]))
-	if ihl < 20 || tot < ihl+20 || tot > len(p) {
+	if ihl < 20 || tot < ihl+20 || tot > avail || ihl+20 > len(p) {
 		return 0, false, false
 	}
-	tcp := p[ihl:tot]
+	tcp := p[ihl:min(tot, len(p))]
 	doff := int(tcp[12]>>4) * 4
 	if binary.BigEndian.Uint16(tcp[2:]) != bulkPort || doff < 20 || doff > len(tcp) {
 		return 0, false, false
@@ -132,11 +139,20 @@ func rawPayload(p, dst []byte) (n int, ok, bad bool) {
 	}
 	data := tcp[doff:]
 	ps := cksum.CopyAndSum(dst[:len(data)], data)
-	pseudo := cksum.IPv4PseudoHeader([4]byte(p[12:16]), [4]byte(p[16:20]), 6, uint16(len(tcp)))
+	n, left := len(data), tot-ihl-len(tcp)
+	for _, r := range rest {
+		if left == 0 {
+			break
+		}
+		r = r[:min(len(r), left)]
+		ps = cksum.CombineAt(ps, cksum.CopyAndSum(dst[n:n+len(r)], r), n)
+		n, left = n+len(r), left-len(r)
+	}
+	pseudo := cksum.IPv4PseudoHeader([4]byte(p[12:16]), [4]byte(p[16:20]), 6, uint16(tot-ihl))
 	if cksum.Checksum(tcp[:doff], cksum.Combine(pseudo, ps)) != 0 {
 		return 0, false, true
 	}
-	return len(data), true, false
+	return n, true, false
 }
 
 // rawServe is the link-raw server half, in the child process.
@@ -202,11 +218,11 @@ func rawServe(job bulkJob) bulkReport {
 		}
 		last = time.Now()
 		rc.Batches++
-		for _, p := range pkts[:k] {
-			if off+len(p) > len(scratch) {
+		for i, p := range pkts[:k] {
+			if off+l.MTU() > len(scratch) {
 				off = 0
 			}
-			n, ok, bad := rawPayload(p, scratch[off:])
+			n, ok, bad := rawPayload(p, l.Rest(i), scratch[off:])
 			switch {
 			case ok && n > 0:
 				got += int64(n)
@@ -535,21 +551,32 @@ func TestRawPacket(t *testing.T) {
 			t.Fatalf("size %d: TCP checksum wrong", size)
 		}
 		dst := make([]byte, size)
-		if m, ok, bad := rawPayload(buf, dst); m != size || !ok || bad || string(dst) != string(payload) {
+		if m, ok, bad := rawPayload(buf, nil, dst); m != size || !ok || bad || string(dst) != string(payload) {
 			t.Fatalf("size %d: rawPayload = %d, %v, %v (copy equal %v)", size, m, ok, bad, string(dst) == string(payload))
+		}
+		if size > 3840 {
+			// As the Link hands over a jumbo frame: a chain of frames.
+			clear(dst)
+			rest := [][]byte{buf[3840-14 : 7680-14], buf[7680-14:]}
+			if m, ok, bad := rawPayload(buf[:3840-14], rest, dst); m != size || !ok || bad || string(dst) != string(payload) {
+				t.Fatalf("size %d: chained rawPayload = %d, %v, %v", size, m, ok, bad)
+			}
+			if _, ok, _ := rawPayload(buf[:3840-14], rest[:1], dst); ok {
+				t.Fatalf("size %d: a chain missing its last buffer passed", size)
+			}
 		}
 		if size > 0 {
 			buf[rawHdr+size/2] ^= 0x40
-			if _, ok, bad := rawPayload(buf, dst); ok || !bad {
+			if _, ok, bad := rawPayload(buf, nil, dst); ok || !bad {
 				t.Fatalf("size %d: a changed payload byte passed (ok %v, bad %v)", size, ok, bad)
 			}
 			buf[rawHdr+size/2] ^= 0x40
 		}
 		binary.BigEndian.PutUint16(buf[22:], bulkPort+1)
-		if _, ok, bad := rawPayload(buf, dst); ok || bad {
+		if _, ok, bad := rawPayload(buf, nil, dst); ok || bad {
 			t.Fatalf("size %d: another port: ok %v, bad %v", size, ok, bad)
 		}
-		if _, ok, _ := rawPayload(buf[:30], dst); ok {
+		if _, ok, _ := rawPayload(buf[:30], nil, dst); ok {
 			t.Fatalf("size %d: a truncated packet passed", size)
 		}
 	}

@@ -11,7 +11,8 @@
 // machine (docs/api.md). Its loop:
 //
 //  1. Receive a batch of IP packets from the Link and hand each to
-//     Endpoint.HandleSegment with the same `now`;
+//     Endpoint.HandleSegment with the same `now` (HandleSegmentChain for
+//     a packet that came in several buffers: link.ChainReceiver);
 //  2. run the engine's timers when due (HandleTimeout);
 //  3. serve the requests application goroutines posted (reads, writes,
 //     closes, dials, listens);

@@ -12,6 +12,7 @@
 // [Config]; `now` is an argument).
 //
 //	ep.HandleSegment(now, ipPacket)  // input: a view into a frame, used only during the call
+//	ep.HandleSegmentChain(now, head, rest) // the same for a packet in several buffers (jumbo multi-buffer)
 //	n := ep.PollTransmit(now, buf)   // output: call until it returns 0
 //	t, ok := ep.NextTimeout()        // then ep.HandleTimeout(now) when due
 //	ev, ok := ep.PollEvent()         // Accepted, Established, Readable, Writable, Fallback, Closed

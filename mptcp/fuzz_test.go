@@ -28,9 +28,9 @@ func rawSegment(from, to netip.AddrPort, flags uint8, seq, ack uint32, win uint1
 
 // FuzzEngine feeds arbitrary segments — any flags, sequence and
 // acknowledgment numbers near the connection's, any window, arbitrary TCP
-// and MPTCP option bytes, payloads — and timer jumps into an endpoint that
-// has an established MPTCP client connection and a listener. Nothing may
-// panic, every segment sent must parse with a valid checksum, the endpoint
+// and MPTCP option bytes, payloads, in one buffer or as a chain of three —
+// and timer jumps into an endpoint that has an established MPTCP client
+// connection and a listener. Nothing may panic, every segment sent must parse with a valid checksum, the endpoint
 // must not grow without bound, and the connection's data must stay intact.
 func FuzzEngine(f *testing.F) {
 	dssAck := []byte{30, 8, 0x20, 0x01, 0, 0, 0, 1}
@@ -50,7 +50,8 @@ func FuzzEngine(f *testing.F) {
 			ackOff := binary.BigEndian.Uint32(in[5:9])
 			win := binary.BigEndian.Uint16(in[9:11])
 			plen := int(in[11]) * 8
-			jump := time.Duration(in[12]) * time.Millisecond
+			jump := time.Duration(in[12]&0x7f) * time.Millisecond
+			chained := in[12]&0x80 != 0 // delivered as a chain of three buffers
 			olen := int(in[13])
 			in = in[14:]
 			olen = min(olen, len(in))
@@ -62,7 +63,12 @@ func FuzzEngine(f *testing.F) {
 			}
 			pkt := rawSegment(from, to, flags&0x3f|flags&0x80, p.seq+seqOff, p.ack+ackOff, win, opts, make([]byte, plen))
 			p.now += jump
-			p.ep.HandleSegment(p.now, pkt)
+			if hdr := len(pkt) - plen; chained && plen > 0 {
+				cut := hdr + plen/2
+				p.ep.HandleSegmentChain(p.now, pkt[:hdr], [][]byte{pkt[hdr:cut], pkt[cut:]})
+			} else {
+				p.ep.HandleSegment(p.now, pkt)
+			}
 			if dl, ok := p.ep.NextTimeout(); ok && dl <= p.now {
 				p.ep.HandleTimeout(p.now)
 			}

@@ -155,10 +155,12 @@ func runBench(b *testing.B, im impl, tr *trace) {
 	if st.Full != 0 {
 		b.Fatalf("queue full %d times", st.Full)
 	}
-	fast := st.HintHits + st.EdgeHits + st.EndHits - st0.HintHits - st0.EdgeHits - st0.EndHits
+	fast := st.HintHits + st.NextHits + st.EdgeHits + st.EndHits - st0.HintHits - st0.NextHits - st0.EdgeHits - st0.EndHits
 	ooo := float64(fast + st.Scans - st0.Scans)
 	if ooo > 0 {
 		b.ReportMetric(100*float64(st.HintHits-st0.HintHits)/ooo, "hit%")
+		b.ReportMetric(100*float64(st.NextHits-st0.NextHits)/ooo, "next%")
+		b.ReportMetric(100*float64(st.EndHits-st0.EndHits)/ooo, "end%")
 		b.ReportMetric(100*float64(fast)/ooo, "fast%")
 	}
 	steps := st.BatchSteps + st.SegSteps - st0.BatchSteps - st0.SegSteps

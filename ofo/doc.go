@@ -66,7 +66,10 @@
 // last nodes carry its bounds (each links to the other; for the first run
 // the queue holds them, so that Pop touches only the node it removes), so
 // joining runs is O(1). Insert tries, in order: the left edge (in-order data, TCP's fast
-// path), the hint, the two ends of the queue, an index of run ends (a
+// path), the hint, the run right after the hint's (where a subflow's
+// segment lands when segments are striped one at a time and the faster
+// subflows have filled in what was sent between its last one and this),
+// the two ends of the queue, an index of run ends (a
 // direct-mapped table from a DSN to a node that ended a run there, which
 // stands in for every other subflow's shortcut, the paper's AllShortcuts,
 // and is checked like a hint), and then a walk over runs from the nearest
@@ -74,7 +77,8 @@
 // ever meets run boundaries: the walk never visits the segments inside a
 // run.
 //
-//   - Insert: O(1) for in-order data, hint hits, either end and index hits;
+//   - Insert: O(1) for in-order data, hint hits, the run after the hint's,
+//     either end and index hits;
 //     otherwise O(runs walked). Evictions cost O(1) per evicted segment, and a segment
 //     is evicted at most once.
 //   - Pop: O(1). PopRun: O(1) without Release, else O(segments). Advance:

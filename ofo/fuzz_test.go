@@ -387,7 +387,7 @@ func runOps(t *testing.T, data []byte) {
 				t.Fatalf("step %d %s: %s Blocks %d %v, want %v", step, what, su.name, n, holes[:min(n, len(holes))], wantBlocks)
 			}
 			st := su.q.Stats()
-			st.HintHits, st.EndHits, st.EdgeHits, st.Scans = 0, 0, 0, st.HintHits+st.EndHits+st.EdgeHits+st.Scans
+			st.HintHits, st.NextHits, st.EndHits, st.EdgeHits, st.Scans = 0, 0, 0, 0, st.HintHits+st.NextHits+st.EndHits+st.EdgeHits+st.Scans
 			st.StaleHints, st.BatchSteps, st.SegSteps = 0, 0, 0
 			if k == 0 {
 				ref = st

@@ -490,6 +490,87 @@ func TestEndIndex(t *testing.T) {
 	if err := q.check(); err != nil {
 		t.Fatal(err)
 	}
+
+	// A hint's run end is given to the index when the hint misses, also
+	// if its node was given to the index in an earlier life: the "already
+	// recorded" mark starts clear on every allocation.
+	q = New(Config{Capacity: 8, Start: 0})
+	q.Insert(seg(10, 10, 1), Hint{}) // recorded
+	hb, _ := q.Insert(seg(30, 10, 2), Hint{})
+	q.Insert(seg(0, 10, 3), Hint{})
+	q.Drain(func(Seg) {})                // frees [10,20)'s node last: reused next
+	hb, _ = q.Insert(seg(40, 10, 4), hb) // a hint hit: not recorded
+	q.Insert(seg(70, 10, 5), hb)         // the hint misses: [30,50) is recorded
+	q.Insert(seg(50, 10, 6), Hint{})     // continues it
+	if st := q.Stats(); st.EndHits != 1 || st.Scans != 0 {
+		t.Fatalf("the run end of a missed hint on a reused node was not indexed: %+v", st)
+	}
+	if err := q.check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNextRun checks the run after the hint's: a segment that continues
+// the run right after its subflow's last one is placed there without the
+// index; the hinted run end is still given to the index; a run after the
+// hint that ends elsewhere, or a hint that no longer ends its run, is not
+// used; and a newcomer reaching the following run goes through place.
+func TestNextRun(t *testing.T) {
+	q := New(Config{Capacity: 64, Start: 0})
+	blocks := func() []Range {
+		dst := make([]Range, 8)
+		return dst[:q.Blocks(dst)]
+	}
+	a, _ := q.Insert(seg(10, 10, 1), Hint{})  // subflow A's last segment
+	b1, _ := q.Insert(seg(30, 10, 2), Hint{}) // another subflow's run after it
+	q.Insert(seg(40, 10, 3), b1)
+	st0 := q.Stats()
+	a, r := q.Insert(seg(50, 10, 4), a)
+	st := q.Stats()
+	if r != Queued || st.NextHits != st0.NextHits+1 || st.EndHits != st0.EndHits || st.Scans != st0.Scans || st.EdgeHits != st0.EdgeHits {
+		t.Fatalf("continuing the run after the hint's: %v, stats %+v", r, st)
+	}
+	if i := q.live(a); i == nilNode || q.nodes[i].seg.Handle != 4 {
+		t.Fatalf("hint %+v does not name the new run end", a)
+	}
+	if got := blocks(); !slices.Equal(got, []Range{{10, 20}, {30, 60}}) {
+		t.Fatalf("blocks %v", got)
+	}
+	// A's old run end is in the index: a segment continuing it without
+	// a hint is placed through it.
+	if _, r := q.Insert(seg(20, 5, 5), Hint{}); r != Queued || q.Stats().EndHits != st.EndHits+1 || q.Stats().Scans != st.Scans {
+		t.Fatalf("segment after [10,20): %v, stats %+v", r, q.Stats())
+	}
+	// The run after the hint's ends elsewhere: not used.
+	next := q.Stats().NextHits
+	q.Insert(seg(100, 10, 6), Hint{}) // [100,110), a run at the back
+	q.Insert(seg(70, 10, 7), Hint{})  // [70,80)
+	if _, r := q.Insert(seg(90, 10, 8), a); r != Queued || q.Stats().NextHits != next {
+		t.Fatalf("run after the hint's ends at 80, segment at 90: %v, stats %+v", r, q.Stats())
+	}
+	// A hint that no longer ends its run ([30,40) is followed by
+	// [40,50)): the node after it is inside the same run, whose stale
+	// run link must not be followed.
+	if _, r := q.Insert(seg(80, 10, 9), b1); r != Queued || q.Stats().NextHits != next {
+		t.Fatalf("hint inside a run: %v, stats %+v", r, q.Stats())
+	}
+	if err := q.check(); err != nil {
+		t.Fatal(err)
+	}
+	// Reaching the run after that: placed and trimmed there.
+	q = New(Config{Capacity: 64, Start: 0})
+	a, _ = q.Insert(seg(10, 10, 1), Hint{})
+	q.Insert(seg(30, 10, 2), Hint{})
+	q.Insert(seg(45, 10, 3), Hint{})
+	if _, r := q.Insert(seg(40, 10, 4), a); r != Trimmed || q.Stats().NextHits != 1 {
+		t.Fatalf("segment reaching the next run: %v, stats %+v", r, q.Stats())
+	}
+	if got := blocks(); !slices.Equal(got, []Range{{10, 20}, {30, 55}}) {
+		t.Fatalf("blocks %v", got)
+	}
+	if err := q.check(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPopRun checks run-level delivery: everything in order comes out as
@@ -600,13 +681,24 @@ func TestPopRunZeroAllocs(t *testing.T) {
 				q.PopRun()
 			}
 		}
-		dsn = base + 1600
+		// Segments striped one at a time, subflow sf lagging 2*sf
+		// steps: subflows 1 and 2 continue the run after their hint's.
+		base += 1600
+		for step := range 8 + 6 {
+			for sf := range 4 {
+				if k := step - 2*sf; k >= 0 && k < 8 {
+					hints[sf], _ = q.Insert(Seg{DSN: base + uint64(4*k+sf)*100, Len: 100}, hints[sf])
+					q.PopRun()
+				}
+			}
+		}
+		dsn = base + 3200
 	}
 	round()
 	if n := testing.AllocsPerRun(1000, round); n != 0 {
 		t.Fatalf("%v allocations per round", n)
 	}
-	if q.Len() != 0 || q.Next() != dsn || q.Stats().Delivered != 1001*16+16 {
-		t.Fatalf("Len %d Next %d, want 0 and %d; delivered %d", q.Len(), q.Next(), dsn, q.Stats().Delivered)
+	if st := q.Stats(); q.Len() != 0 || q.Next() != dsn || st.Delivered != 1001*48+48 || st.NextHits < 1001*2*6 {
+		t.Fatalf("Len %d Next %d, want 0 and %d; delivered %d, next-run hits %d", q.Len(), q.Next(), dsn, st.Delivered, st.NextHits)
 	}
 }

@@ -81,12 +81,13 @@ func (r Result) Stored() bool { return r == Queued || r == Trimmed }
 // Stats counts what a queue did. The search counters make the three
 // implementations comparable: an out-of-order insert is one that did not
 // start at the left edge and was not rejected as Old or Beyond, and each is
-// placed by exactly one of HintHits, EndHits, EdgeHits or Scans.
+// placed by exactly one of HintHits, NextHits, EndHits, EdgeHits or Scans.
 type Stats struct {
 	Inserts    uint64 // calls to Insert
 	InOrder    uint64 // inserts that began at the left edge (TCP's fast path)
 	HintHits   uint64 // out-of-order inserts placed through the caller's Hint
 	EndHits    uint64 // out-of-order inserts placed after a run end found in the queue's index of run ends
+	NextHits   uint64 // out-of-order inserts placed after the run that follows the caller's Hint
 	EdgeHits   uint64 // out-of-order inserts placed in O(1) before the first or after the last data
 	Scans      uint64 // out-of-order inserts that needed a search
 	StaleHints uint64 // hints that no longer referred to a queued segment

@@ -230,8 +230,8 @@ func TestTable(t *testing.T) {
 		return traces[w]
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "| workload | depth | shortcut ns | tree ns | linear ns | x-tree | x-linear | ÷ in-order | ÷ append | hit%% | fast%% s/t/l | steps/op s/t/l | allocs s/t/l |\n")
-	fmt.Fprintf(&out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
+	fmt.Fprintf(&out, "| workload | depth | shortcut ns | tree ns | linear ns | x-tree | x-linear | ÷ in-order | ÷ append | hit%% | next%% | fast%% s/t/l | steps/op s/t/l | allocs s/t/l |\n")
+	fmt.Fprintf(&out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n")
 	rows, err := regexp.Compile(*tableRows)
 	if err != nil {
 		t.Fatalf("-ofo.rows: %v", err)
@@ -257,7 +257,7 @@ func TestTable(t *testing.T) {
 			r := testing.Benchmark(func(b *testing.B) { runBench(b, im, traceOf(w)) })
 			// Each run also as a benchmark line, for benchstat.
 			fmt.Printf("BenchmarkInsert/impl=%s/%s\t%d\t%.2f ns/op", im.name, w.name(), r.N, float64(r.T.Nanoseconds())/float64(r.N))
-			for _, m := range []string{"cpu-ns/op", "hit%", "fast%", "steps/op"} {
+			for _, m := range []string{"cpu-ns/op", "hit%", "next%", "fast%", "steps/op"} {
 				if v, ok := r.Extra[m]; ok {
 					fmt.Printf("\t%.4g %s", v, m)
 				}
@@ -275,9 +275,9 @@ func TestTable(t *testing.T) {
 			}
 		}
 		s, tt, l := median(ns[0]), median(ns[1]), median(ns[2])
-		fmt.Fprintf(&out, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f (%s) | %.1f | %.0f/%.0f/%.0f | %.2f/%.2f/%.1f | %d/%d/%d |\n",
+		fmt.Fprintf(&out, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f (%s) | %.1f | %.1f | %.0f/%.0f/%.0f | %.2f/%.2f/%.1f | %d/%d/%d |\n",
 			w.name(), tr.meanDepth, s, tt, l, tt/s, l/s, s/median(refIn), s/median(refAp), ap.name(),
-			res[0].Extra["hit%"], res[0].Extra["fast%"], res[1].Extra["fast%"], res[2].Extra["fast%"],
+			res[0].Extra["hit%"], res[0].Extra["next%"], res[0].Extra["fast%"], res[1].Extra["fast%"], res[2].Extra["fast%"],
 			res[0].Extra["steps/op"], res[1].Extra["steps/op"], res[2].Extra["steps/op"],
 			res[0].AllocsPerOp(), res[1].AllocsPerOp(), res[2].AllocsPerOp())
 		fmt.Fprintf(&out, "<!-- %s: in-order %.1f ns, %s %.1f ns (medians) -->\n", w.name(), median(refIn), ap.name(), median(refAp))

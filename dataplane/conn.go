@@ -42,7 +42,9 @@ type Conn struct {
 	rbuf     []byte
 	rn       int
 	rerr     error
-	rwait    bool // a Read is posted
+	rwait    bool  // a Read is posted
+	lent     bool  // rbuf is lent to the engine (mptcp.Conn.LendReadBuffer): only the shard may end the loan
+	rcancel  error // the reader gave up (or Close) while rbuf was lent: the shard ends the Read with it
 	wbuf     []byte
 	wn       int
 	werr     error
@@ -119,6 +121,18 @@ func (c *Conn) Read(p []byte, cancel <-chan struct{}) (int, error) {
 		}
 	}
 	c.mu.Lock()
+	if c.rwait && c.lent && !signaled {
+		// The engine holds p: the shard ends the loan and the Read, with
+		// the bytes that arrived in p, or ErrCanceled.
+		if c.rcancel == nil {
+			c.rcancel = ErrCanceled
+		}
+		c.mu.Unlock()
+		c.s.post(c)
+		<-c.rdone
+		signaled = true
+		c.mu.Lock()
+	}
 	if c.rwait {
 		// Withdrawn before the shard served it.
 		c.rbuf, c.rwait = nil, false
@@ -130,8 +144,8 @@ func (c *Conn) Read(p []byte, cancel <-chan struct{}) (int, error) {
 	}
 	n, err := c.rn, c.rerr
 	c.rn, c.rerr = 0, nil
-	if err != nil && err != net.ErrClosed {
-		c.readErr = err
+	if err != nil && err != net.ErrClosed && err != ErrCanceled {
+		c.readErr = err // the connection's end: later Reads return it too
 	}
 	c.mu.Unlock()
 	if !signaled {
@@ -235,11 +249,14 @@ func (c *Conn) close(op uint8) error {
 	return nil
 }
 
-// failLocked completes the posted requests with err.
+// failLocked completes the posted requests with err; a Read whose buffer
+// is lent to the engine is left to the shard, which ends the loan first.
 func (c *Conn) failLocked(err error) {
-	if c.rwait {
-		c.rbuf, c.rwait, c.rn, c.rerr = nil, false, 0, err
-		signal(c.rdone)
+	switch {
+	case c.rwait && c.lent:
+		c.rcancel = err
+	case c.rwait:
+		c.completeReadLocked(0, err)
 	}
 	if c.wwait {
 		c.wbuf, c.wwait, c.werr = nil, false, err
@@ -254,16 +271,16 @@ func (c *Conn) serve() {
 	if c.s.down {
 		// The shard is stopping: what is posted ends with net.ErrClosed
 		// (the engine's connections were aborted).
+		if c.lent {
+			c.ec.ReturnReadBuffer()
+			c.lent = false
+		}
 		c.failLocked(net.ErrClosed)
 		c.mu.Unlock()
 		return
 	}
 	if c.rwait {
-		n, err := c.ec.Read(c.rbuf)
-		if n > 0 || err != nil {
-			c.rbuf, c.rwait, c.rn, c.rerr = nil, false, n, err
-			signal(c.rdone)
-		}
+		c.serveReadLocked()
 	}
 	if c.wwait {
 		n, err := c.ec.Write(c.wbuf[c.wn:])
@@ -287,6 +304,35 @@ func (c *Conn) serve() {
 	case ops&opCloseWrite != 0:
 		c.ec.CloseWrite()
 	}
+}
+
+// serveReadLocked continues the posted Read on the shard. While the reader
+// waits with nothing buffered, its buffer is lent to the engine, which then
+// copies in-order bytes from the frames straight into it (one copy instead
+// of two); any later call ends the loan and hands over what arrived.
+func (c *Conn) serveReadLocked() {
+	if c.lent {
+		c.lent = false
+		if n := c.ec.ReturnReadBuffer(); n > 0 {
+			c.completeReadLocked(n, nil)
+			return
+		}
+	}
+	n, err := c.ec.Read(c.rbuf)
+	switch {
+	case n > 0 || err != nil:
+		c.completeReadLocked(n, err)
+	case c.rcancel != nil:
+		c.completeReadLocked(0, c.rcancel)
+	default:
+		c.lent = c.ec.LendReadBuffer(c.rbuf)
+	}
+}
+
+// completeReadLocked ends the posted Read with n bytes and err.
+func (c *Conn) completeReadLocked(n int, err error) {
+	c.rbuf, c.rwait, c.rn, c.rerr, c.rcancel = nil, false, n, err, nil
+	signal(c.rdone)
 }
 
 // established runs on the shard when the handshake completes.

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,5 +236,143 @@ func TestStallsAndBusyPoll(t *testing.T) {
 				t.Errorf("a busy-polling shard slept %d times", st.Sleeps)
 			}
 		})
+	}
+}
+
+// TestReadInPlace: a reader that waits lends its buffer to the engine,
+// which copies in-order bytes straight into it; the bytes match, most of
+// them take that way, and Reads that give up at their deadline while the
+// buffer is lent lose nothing: they return what arrived in it, or time out
+// and leave the bytes for the next Read.
+func TestReadInPlace(t *testing.T) {
+	sa, sb := newPair(t, pipe.Config{Paths: []pipe.Path{{}, {}}}, dataplane.Config{}, dataplane.Config{})
+	ln, err := sb.Listen(5001, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(3, 4<<20)
+	var consumed atomic.Int64
+	go func() {
+		c, err := ln.Accept(nil)
+		if err != nil {
+			return
+		}
+		// Bursts that each find the reader waiting: the next one leaves
+		// when the reader has taken the last and had time to post its next
+		// Read (and to give some up at their deadlines).
+		for off := 0; off < len(data); off += 48 << 10 {
+			for consumed.Load() < int64(off) {
+				time.Sleep(50 * time.Microsecond)
+			}
+			time.Sleep(time.Millisecond)
+			c.Write(data[off:min(off+48<<10, len(data))], nil)
+		}
+		c.CloseWrite()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sa.Dial(ctx, netip.AddrPort{}, netip.MustParseAddrPort("10.0.1.2:5001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []byte
+	bufs := [2][]byte{make([]byte, 256<<10), make([]byte, 256<<10)}
+	timeouts := 0
+	for i := 0; ; i++ {
+		// Each Read gets the other buffer, filled with junk: bytes that went
+		// to an earlier Read's buffer cannot pass for this one's.
+		buf := bufs[i%2]
+		for j := range buf {
+			buf[j] = 0xEE
+		}
+		var cancelRead chan struct{}
+		if i%3 == 0 {
+			cancelRead = make(chan struct{})
+			time.AfterFunc(time.Duration(i%5)*50*time.Microsecond, func() { close(cancelRead) })
+		}
+		n, err := c.Read(buf, cancelRead)
+		got = append(got, buf[:n]...)
+		consumed.Store(int64(len(got)))
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, dataplane.ErrCanceled) {
+			timeouts++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, want %d (equal prefix: %v)", len(got), len(data), bytes.HasPrefix(data, got))
+	}
+	st, _ := c.Stats()
+	t.Logf("%d of %d bytes in place, %d canceled Reads", st.BytesInPlace, st.BytesReceived, timeouts)
+	if st.BytesInPlace < st.BytesReceived/4 || timeouts == 0 {
+		t.Errorf("%d of %d bytes in place, %d canceled Reads: the loans were not exercised", st.BytesInPlace, st.BytesReceived, timeouts)
+	}
+}
+
+// TestCloseWhileReadLent: Close while a Read waits with its buffer lent to
+// the engine ends the Read with net.ErrClosed (or the bytes that arrived)
+// only after the engine has given the buffer back: bytes that keep coming
+// never land in it afterwards.
+func TestCloseWhileReadLent(t *testing.T) {
+	sa, sb := newPair(t, pipe.Config{Paths: []pipe.Path{{}}}, dataplane.Config{}, dataplane.Config{})
+	ln, err := sb.Listen(5001, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	start := make(chan struct{})
+	go func() {
+		c, err := ln.Accept(nil)
+		if err != nil {
+			return
+		}
+		<-start
+		chunk := make([]byte, 1000)
+		for {
+			select {
+			case <-stop:
+				c.Close()
+				return
+			default:
+			}
+			if _, err := c.Write(chunk, stop); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sa.Dial(ctx, netip.AddrPort{}, netip.MustParseAddrPort("10.0.1.2:5001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(buf, nil) // waits, lent: nothing was sent yet
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(start)
+	c.Close()
+	if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read ended with %v, want bytes or net.ErrClosed", err)
+	}
+	for i := range buf {
+		buf[i] = 0xEE
+	}
+	time.Sleep(20 * time.Millisecond) // the peer keeps sending
+	for i, b := range buf {
+		if b != 0xEE {
+			t.Fatalf("byte %d of the buffer changed after Read returned", i)
+		}
 	}
 }

@@ -190,3 +190,75 @@ func TestChainedSegmentChecksum(t *testing.T) {
 		}
 	}
 }
+
+// TestLendReadBuffer: bytes that arrive while the reader lends a buffer are
+// copied straight into it, in order, and count as read; the loan is
+// refused with bytes buffered or with DSS checksums, and Read during a
+// loan is an error.
+func TestLendReadBuffer(t *testing.T) {
+	for _, sub := range []int{1, 8} {
+		p := newBulkPair(t, 1460, sub, false)
+		ring := make([]byte, 64<<10)
+		p.Step() // the byte NewPair wrote to open the connection
+		for n, _ := p.Sc.Read(ring); n > 0; n, _ = p.Sc.Read(ring) {
+		}
+		src := make([]byte, 8<<20)
+		for i := range src {
+			src[i] = byte(i * 131 >> 7)
+		}
+		sent, got, viaLoan := 0, 0, 0
+		lent := make([]byte, 200<<10)
+		for step := 0; got < len(src) && step < 100000; step++ {
+			if sent < len(src) {
+				n, _ := p.Cc.Write(src[sent:min(sent+64<<10, len(src))])
+				sent += n
+			}
+			size := 1 + (step*7919)%len(lent)
+			loan := p.Sc.LendReadBuffer(lent[:size])
+			if loan {
+				if _, err := p.Sc.Read(ring); err != mptcp.ErrReadBufferLent {
+					t.Fatalf("Read during a loan: %v", err)
+				}
+			}
+			p.Step()
+			if loan {
+				n := p.Sc.ReturnReadBuffer()
+				if n > size || string(lent[:n]) != string(src[got:got+n]) {
+					t.Fatalf("%d subflows: %d bytes returned from a %d-byte loan at %d do not match", sub, n, size, got)
+				}
+				got += n
+				viaLoan += n
+			}
+			for {
+				n, _ := p.Sc.Read(ring)
+				if n == 0 {
+					break
+				}
+				if string(ring[:n]) != string(src[got:got+n]) {
+					t.Fatalf("%d subflows: %d bytes read at %d do not match: % x want % x", sub, n, got, ring[:8], src[got:got+8])
+				}
+				got += n
+			}
+			for _, ok := p.Server.PollEvent(); ok; _, ok = p.Server.PollEvent() {
+			}
+			for _, ok := p.Client.PollEvent(); ok; _, ok = p.Client.PollEvent() {
+			}
+		}
+		if got != len(src) || viaLoan < len(src)/2 {
+			t.Fatalf("%d subflows: %d of %d bytes, %d through loans", sub, got, len(src), viaLoan)
+		}
+	}
+	p := newBulkPair(t, 1460, 1, true)
+	if p.Sc.LendReadBuffer(make([]byte, 100)) {
+		t.Error("a loan taken with DSS checksums")
+	}
+	p = newBulkPair(t, 1460, 1, false)
+	p.Cc.Write(make([]byte, 1000))
+	p.Step()
+	if p.Sc.Buffered() == 0 || p.Sc.LendReadBuffer(make([]byte, 100)) {
+		t.Error("a loan taken with bytes buffered")
+	}
+	if p.Sc.ReturnReadBuffer() != 0 {
+		t.Error("bytes returned without a loan")
+	}
+}

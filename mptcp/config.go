@@ -155,6 +155,9 @@ var (
 	ErrTimeout = errors.New("mptcp: connection timed out")
 	// ErrRefused: the peer refused the connection.
 	ErrRefused = errors.New("mptcp: connection refused")
+	// ErrReadBufferLent: Read was called while a buffer is lent
+	// (LendReadBuffer); ReturnReadBuffer first.
+	ErrReadBufferLent = errors.New("mptcp: Read while a read buffer is lent (call ReturnReadBuffer first)")
 )
 
 // ResetError reports a connection reset by the peer: a TCP RST on the last

@@ -23,6 +23,7 @@ type linearMap struct{ off, dsn uint64 }
 // ConnStats counts what happened on a connection.
 type ConnStats struct {
 	BytesSent, BytesReceived uint64 // application bytes
+	BytesInPlace             uint64 // of BytesReceived, copied straight into a buffer the reader lent (LendReadBuffer)
 	Reinjected               uint64 // bytes resent on another subflow
 	DuplicateData            uint64 // bytes received that the connection already held
 	RcvPruned                uint64 // out-of-order bytes dropped, the queue out of nodes; the peer resends them at the data level
@@ -153,7 +154,7 @@ func newConn(ep *Endpoint, client bool) *Conn {
 	c := &Conn{ep: ep, client: client}
 	c.snd = newSendBuffer(ep.cfg.SendBuffer)
 	c.rcv = newRecvBuffer(ep.cfg.RecvBuffer)
-	c.rcv.gaps = &ep.rxGaps
+	c.rcv.gaps, c.rcv.serial = &ep.rxGaps, &ep.segSerial
 	c.snd.cache, c.rcv.cache = &ep.rings, &ep.rings
 	// The names were checked by NewEndpoint (Config.withDefaults).
 	c.sched, _ = sched.New(ep.cfg.Scheduler)
@@ -215,6 +216,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 // DATA_FIN (or FIN, for plain TCP) has been reached, and the connection's
 // error after a reset.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.rcv.tgt != nil {
+		return 0, ErrReadBufferLent
+	}
 	if c.rcv.started {
 		if n := c.rcv.readInto(p); n > 0 {
 			c.Stats.BytesReceived += uint64(n)
@@ -237,6 +241,45 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, c.err()
 	}
 	return 0, nil
+}
+
+// LendReadBuffer lends p to the connection for the next in-order bytes,
+// which are then copied from the frame straight into p (with the checksum,
+// as into the receive buffer) instead of into the receive buffer and from
+// there by Read: a reader that waits for data gets it with one copy. It
+// reports whether the loan was taken: only when nothing is buffered or
+// queued out of order, and not with DSS checksums (a mapping's bytes must
+// stay in the receive buffer until its checksum verifies). While p is
+// lent, Read must not be called and p must not be touched; an
+// EventReadable says bytes arrived. ReturnReadBuffer ends the loan.
+func (c *Conn) LendReadBuffer(p []byte) bool {
+	if c.csum || c.closed || c.peerFINDone {
+		return false
+	}
+	return c.rcv.lend(p)
+}
+
+// ReturnReadBuffer ends the loan of LendReadBuffer and returns how many
+// bytes at the start of the lent buffer hold data, which count as read.
+// Without a loan it returns 0.
+func (c *Conn) ReturnReadBuffer() int {
+	n := c.rcv.take()
+	if n > 0 {
+		c.Stats.BytesReceived += uint64(n)
+		c.Stats.BytesInPlace += uint64(n)
+		c.windowOpened()
+	}
+	if c.rcv.started && c.rcv.buffered() == 0 {
+		c.notedReadable = false
+		if n > 0 {
+			for _, sf := range c.subflows {
+				if !sf.closed {
+					sf.tcp.Consumed(true)
+				}
+			}
+		}
+	}
+	return n
 }
 
 // Buffered returns the bytes ready to Read.

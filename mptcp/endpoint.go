@@ -101,9 +101,10 @@ type Endpoint struct {
 	pieces [maxNewPieces]rxPiece
 	// rxGaps is the receive buffers' scratch for the free ranges a
 	// segment's bytes fall into (one segment is handled at a time).
-	rxGaps  [maxGaps]ofo.Range
-	npieces int
-	scratch tcp.Scratch // shared by every subflow's TCP
+	rxGaps    [maxGaps]ofo.Range
+	segSerial uint64 // counts received segments (recvBuffer.tgtSeg)
+	npieces   int
+	scratch   tcp.Scratch // shared by every subflow's TCP
 	// Half-open passive connections (synreq.go).
 	requests  map[fourTuple]*synRequest
 	reqTokens map[uint32]*synRequest
@@ -366,6 +367,7 @@ func (ep *Endpoint) HandleSegmentChain(now time.Duration, head []byte, rest [][]
 }
 
 func (ep *Endpoint) handle(now time.Duration, seg *wire.Segment) {
+	ep.segSerial++
 	k := fourTuple{
 		local:  netip.AddrPortFrom(seg.DstAddr(), seg.TCP.DstPort()),
 		remote: netip.AddrPortFrom(seg.SrcAddr(), seg.TCP.SrcPort()),

@@ -56,7 +56,8 @@ func randomScenario(seed uint64) ([]sim.Path, mptcp.Config, mptcp.Config, int, i
 // TestTransferProperty: over many seeds, 1–4 paths with different rates,
 // delays, queues, loss, reordering, duplication and corruption, and random
 // schedulers, congestion controllers, path managers and checksum settings,
-// a third of them receiving packets as chains of buffers:
+// a third of them receiving packets as chains of buffers, half of them
+// lending read buffers:
 // every byte arrives exactly once and in order in both directions, both
 // sides close cleanly, and nothing hangs.
 func TestTransferProperty(t *testing.T) {
@@ -79,8 +80,16 @@ func TestTransferProperty(t *testing.T) {
 				desc += " chains"
 			}
 			tr := mptcptest.NewTransfer(bed, seed, up, down)
+			if seed%2 == 0 {
+				// Half of the runs also lend read buffers.
+				tr.LendReads = rand.New(rand.NewPCG(seed, 9))
+				desc += " lend"
+			}
 			if msg := tr.Run(20 * time.Minute); msg != "" {
 				t.Fatalf("%s\n%s", desc, msg)
+			}
+			if tr.LendReads != nil && !client.Checksum && !server.Checksum && up+down > 64<<10 && tr.Lent == 0 {
+				t.Errorf("%s: no byte arrived in a lent buffer", desc)
 			}
 		})
 	}

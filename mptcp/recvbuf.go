@@ -32,6 +32,17 @@ type recvBuffer struct {
 	finDSN uint64              // the DATA_FIN's DSN, once a mapping announced it
 	finSet bool
 	cache  *ringCache // where the ring comes from; nil: allocate
+
+	// A reader's buffer lent while nothing is buffered (lend): in-order
+	// bytes are copied there instead of into the ring, so that the payload
+	// is copied once from the frame to the application.
+	tgt      []byte
+	tgtStart uint64  // DSN of tgt[0]: read (= next) at the loan
+	tgtFill  int     // bytes of tgt committed in order
+	tgtEnd   uint64  // end of the bytes copyIn put in tgt for the segment tgtSeg
+	tgtSeg   uint64  // the segment (serial) that copied them
+	tgtOff   bool    // committed bytes went to the ring: tgt takes no more
+	serial   *uint64 // the endpoint's segment counter
 }
 
 // windowSlack is room beyond the offered capacity: a window scaled by 2^s
@@ -64,6 +75,7 @@ func (b *recvBuffer) commit(dsn uint64, n int, hint ofo.Hint) (h ofo.Hint, store
 	if end <= b.next {
 		return hint, false, false
 	}
+	defer b.targetCommitted(b.next)
 	if dsn <= b.next && (b.q == nil || b.q.Len() == 0) {
 		b.next = end // in order with nothing queued: no queue work at all
 		if b.q != nil {
@@ -168,13 +180,81 @@ func (b *recvBuffer) copyIn(dsn uint64, data []byte) (sum cksum.Partial, ok bool
 		if from > at {
 			sum = cksum.CombineAt(sum, cksum.Sum(data[at:from], 0), at)
 		}
-		sum = cksum.CombineAt(sum, b.store(g.Start, data[from:to]), from)
+		if k := b.toTarget(g); k > 0 {
+			// The in-order head of the gap goes to the lent buffer.
+			off := int(g.Start - b.tgtStart)
+			sum = cksum.CombineAt(sum, cksum.CopyAndSum(b.tgt[off:off+k], data[from:from+k]), from)
+			b.tgtEnd, b.tgtSeg = g.Start+uint64(k), *b.serial
+			from += k
+			g.Start += uint64(k)
+		}
+		if from < to {
+			sum = cksum.CombineAt(sum, b.store(g.Start, data[from:to]), from)
+		}
 		at = to
 	}
 	if at < len(data) {
 		sum = cksum.CombineAt(sum, cksum.Sum(data[at:], 0), at)
 	}
 	return sum, ok
+}
+
+// toTarget returns how many bytes at the start of the new range g go to
+// the lent buffer: those that continue the in-order data (next, or what
+// this segment already put there), while nothing is queued out of order.
+func (b *recvBuffer) toTarget(g ofo.Range) int {
+	if b.tgt == nil || b.tgtOff || (b.q != nil && b.q.Len() > 0) {
+		return 0
+	}
+	at := b.next
+	if b.tgtSeg == *b.serial && b.tgtEnd > at {
+		at = b.tgtEnd
+	}
+	end := b.tgtStart + uint64(len(b.tgt))
+	if g.Start != at || at >= end {
+		return 0
+	}
+	return int(min(g.End, end) - at)
+}
+
+// targetCommitted accounts for the in-order point moving from old to
+// b.next: the bytes this segment put in the lent buffer count as filled;
+// bytes that went to the ring stop the loan (the buffer must stay a
+// prefix of the in-order data).
+func (b *recvBuffer) targetCommitted(old uint64) {
+	if b.tgt == nil || b.tgtOff || b.next <= old {
+		return
+	}
+	placed := old
+	if old == b.tgtStart+uint64(b.tgtFill) && b.tgtSeg == *b.serial {
+		placed = min(b.next, b.tgtEnd)
+		b.tgtFill = int(placed - b.tgtStart)
+	}
+	if b.next > placed {
+		b.tgtOff = true
+	}
+}
+
+// lend makes p the place for in-order bytes until take. It needs nothing
+// buffered and nothing queued out of order.
+func (b *recvBuffer) lend(p []byte) bool {
+	if !b.started || b.tgt != nil || len(p) == 0 || b.read != b.next || (b.q != nil && b.q.Len() > 0) {
+		return false
+	}
+	b.tgt, b.tgtStart, b.tgtFill, b.tgtEnd, b.tgtOff = p, b.next, 0, b.next, false
+	return true
+}
+
+// take ends the loan and returns how many bytes of the lent buffer hold
+// in-order data, which count as read.
+func (b *recvBuffer) take() int {
+	if b.tgt == nil {
+		return 0
+	}
+	n := b.tgtFill
+	b.read += uint64(n)
+	b.tgt = nil
+	return n
 }
 
 // store copies p to its place in the ring and returns its sum.

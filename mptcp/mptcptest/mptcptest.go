@@ -129,6 +129,12 @@ type Transfer struct {
 	serverClosed   bool
 	DoneAt         time.Duration
 	buf            []byte
+	// LendReads, when set, makes both applications also lend buffers of
+	// random sizes (Conn.LendReadBuffer) between their Reads, so that
+	// in-order bytes are copied straight into them.
+	LendReads *rand.Rand
+	Lent      int           // bytes that arrived in lent buffers
+	lent      [2]lentBuffer // client's, server's
 	// CloseEarly makes the client Close (not just CloseWrite) once it sent
 	// everything and read everything.
 }
@@ -184,7 +190,7 @@ func (tr *Transfer) clientApp(now time.Duration) {
 		tr.clientClosed = true
 		c.CloseWrite()
 	}
-	tr.GotDown, tr.clientEOF = drain(c, tr.GotDown, tr.buf, tr.clientEOF)
+	tr.GotDown, tr.clientEOF = tr.drain(now, c, 0, tr.GotDown, tr.clientEOF)
 }
 
 func (tr *Transfer) serverApp(now time.Duration) {
@@ -212,13 +218,77 @@ func (tr *Transfer) serverApp(now time.Duration) {
 		tr.serverClosed = true
 		c.CloseWrite()
 	}
-	tr.GotUp, tr.serverEOF = drain(c, tr.GotUp, tr.buf, tr.serverEOF)
+	tr.GotUp, tr.serverEOF = tr.drain(now, c, 1, tr.GotUp, tr.serverEOF)
 	if tr.serverEOF && tr.clientEOF && tr.DoneAt == 0 {
 		tr.DoneAt = now
 	}
 }
 
-func drain(c *mptcp.Conn, got, buf []byte, eof bool) ([]byte, bool) {
+// lentBuffer is one application's buffer lent to its connection.
+type lentBuffer struct {
+	buf     []byte
+	size    int  // of the loan; 0: not lent
+	recheck bool // a later look is scheduled
+}
+
+// drain reads what c has (side 0 is the client, 1 the server): first what
+// arrived in the lent buffer, then by Read; then, with LendReads, maybe
+// lends the buffer again, filled with junk so that bytes it did not receive
+// cannot pass for data. A loan goes on at random over more packets, also
+// once data arrived in it (as the runtime's lasts a whole batch): then the
+// application looks again a little later.
+func (tr *Transfer) drain(now time.Duration, c *mptcp.Conn, side int, got []byte, eof bool) ([]byte, bool) {
+	lb := &tr.lent[side]
+	if lb.size > 0 && tr.LendReads.IntN(2) == 0 {
+		if c.Buffered() > 0 && !lb.recheck {
+			lb.recheck = true
+			tr.Bed.Sim.At(now+time.Duration(tr.LendReads.IntN(2000))*time.Microsecond, func() {
+				lb.recheck = false
+				tr.app(side)(tr.Bed.Sim.Now())
+				tr.host(side).Wake()
+			})
+		}
+		return got, eof
+	}
+	if lb.size > 0 {
+		n := c.ReturnReadBuffer()
+		if n > lb.size {
+			panic(fmt.Sprintf("ReturnReadBuffer: %d bytes in a %d-byte loan", n, lb.size))
+		}
+		got, lb.size = append(got, lb.buf[:n]...), 0
+		tr.Lent += n
+	}
+	got, eof = readAll(c, got, tr.buf, eof)
+	if r := tr.LendReads; r != nil && !eof && r.IntN(2) == 0 {
+		if lb.buf == nil {
+			lb.buf = make([]byte, 64<<10)
+		}
+		size := 1 + r.IntN(len(lb.buf))
+		for i := range lb.buf[:size] {
+			lb.buf[i] = 0xEE
+		}
+		if c.LendReadBuffer(lb.buf[:size]) {
+			lb.size = size
+		}
+	}
+	return got, eof
+}
+
+func (tr *Transfer) app(side int) func(time.Duration) {
+	if side == 0 {
+		return tr.clientApp
+	}
+	return tr.serverApp
+}
+
+func (tr *Transfer) host(side int) *sim.Host {
+	if side == 0 {
+		return tr.Bed.Topo.A
+	}
+	return tr.Bed.Topo.B
+}
+
+func readAll(c *mptcp.Conn, got, buf []byte, eof bool) ([]byte, bool) {
 	for !eof {
 		n, err := c.Read(buf)
 		got = append(got, buf[:n]...)

@@ -310,7 +310,8 @@ func TestReadInPlace(t *testing.T) {
 	}
 	st, _ := c.Stats()
 	t.Logf("%d of %d bytes in place, %d canceled Reads", st.BytesInPlace, st.BytesReceived, timeouts)
-	if st.BytesInPlace < st.BytesReceived/4 || timeouts == 0 {
+	// Usually half or more (without the race detector); at least a burst.
+	if st.BytesInPlace < 48<<10 || timeouts == 0 {
 		t.Errorf("%d of %d bytes in place, %d canceled Reads: the loans were not exercised", st.BytesInPlace, st.BytesReceived, timeouts)
 	}
 }

@@ -896,6 +896,7 @@ func (c *Conn) push(now time.Duration) {
 		c.Stats.Reinjected += uint64(n)
 		r.start += uint64(n)
 	}
+	finSent := false
 	for {
 		avail := int(c.snd.end - c.sndNxt)
 		if avail <= 0 {
@@ -929,12 +930,21 @@ func (c *Conn) push(now time.Duration) {
 				// cost a packet slot per mapping in every queue.
 				k -= k % seg
 			}
-			if sf.initial && c.client && !c.fullyEstablished && c.sndNxt == c.snd.base {
+			mpcData := sf.initial && c.client && !c.fullyEstablished && c.sndNxt == c.snd.base
+			if mpcData {
 				// The first mapping rides alone in the MP_CAPABLE data
 				// segment: one segment's worth (RFC 8684 §3.1).
 				k = min(k, sf.tcp.SendMSS()-wire.LenMPCapableDataCsum-12)
 			}
-			c.assign(sf, c.sndNxt, k, false)
+			// The last mapping after CloseWrite carries the DATA_FIN, as
+			// Linux's does when it closes with data still to send
+			// (mptcp_write_data_fin): a Linux peer then takes the DATA_FIN
+			// with the data, where a payload-less one waits for its MPTCP
+			// worker (RFC 8684 §3.3.3).
+			fin := c.writeClosed && !c.dataFINSent && !mpcData && c.sndNxt+uint64(k) == c.snd.end
+			if c.assign(sf, c.sndNxt, k, fin) && fin {
+				finSent = true
+			}
 			n = max(n, k)
 		}
 		c.sndNxt += uint64(n)
@@ -942,6 +952,10 @@ func (c *Conn) push(now time.Duration) {
 		if c.rtxAt == 0 {
 			c.armRetransmit(now)
 		}
+	}
+	if finSent {
+		c.dataFINSent = true
+		c.armRetransmit(now)
 	}
 	c.pushDataFIN(now)
 }
@@ -969,11 +983,12 @@ func (c *Conn) soloPick(subs []sched.Subflow, picks []int) []int {
 	return picks[:0]
 }
 
-// assign gives sf the data [dsn, dsn+n) under a new mapping.
-func (c *Conn) assign(sf *subflow, dsn uint64, n int, fin bool) {
+// assign gives sf the data [dsn, dsn+n) under a new mapping, reporting
+// whether sf took it.
+func (c *Conn) assign(sf *subflow, dsn uint64, n int, fin bool) bool {
 	ssn := sf.tcp.SendEnd()
 	if !sf.tcp.Push(n) {
-		return
+		return false
 	}
 	m := sendMapping{ssn: ssn, dsn: dsn, len: uint32(n), fin: fin}
 	if c.csum {
@@ -985,6 +1000,7 @@ func (c *Conn) assign(sf *subflow, dsn uint64, n int, fin bool) {
 		m.csum = cksum.Combine(ph, c.snd.rangeSum(dsn, n)).Checksum()
 	}
 	sf.addSendMapping(m)
+	return true
 }
 
 // pushDataFIN sends the payload-less DATA_FIN on every subflow once all

@@ -451,6 +451,43 @@ func TestDataFINEncoding(t *testing.T) {
 	}
 }
 
+// TestDataFINRidesLastMapping: data written and CloseWrite called before
+// it is sent: the DATA_FIN goes in the last data segment's mapping (F, the
+// data-level length one more than the data), as Linux's does when it
+// closes with data to send, and no payload-less DATA_FIN follows; a Linux
+// peer takes that DATA_FIN with the data instead of in its MPTCP worker.
+func TestDataFINRidesLastMapping(t *testing.T) {
+	for _, csum := range []bool{false, true} {
+		p, c, ourKey := dial(t, mptcp.Config{Checksum: csum})
+		_, idsn := wire.TokenAndIDSN(ourKey)
+		o := &wire.Options{Has: wire.OptDSS, DSS: wire.DSS{Flags: wire.DSSDataAck | wire.DSSAck64, DataAck: idsn + 1}}
+		p.send(peerAddr, ourAddr, wire.FlagACK, p.seq, p.ack, o, nil)
+		data := make([]byte, 3000)
+		if n, _ := c.Write(data); n != len(data) {
+			t.Fatalf("wrote %d", n)
+		}
+		c.CloseWrite()
+		var last *wire.Segment
+		sent := 0
+		for sent < len(data) {
+			last = p.recv()
+			sent += len(last.Payload())
+		}
+		d := last.Options.DSS
+		if !d.DataFIN() || d.DSN+uint64(d.DataLen)-1 != idsn+1+uint64(len(data)) || int(d.DataLen) != len(last.Payload())+1 {
+			t.Fatalf("checksums %v: the last data segment (%d bytes) has DSS %+v, want F and the data-level length one more than the mapping's data",
+				csum, len(last.Payload()), d)
+		}
+		if csum {
+			ph := cksum.DSSPseudoHeader(d.DSN, d.SubflowSeq, d.DataLen)
+			if cksum.Combine(ph, cksum.Sum(data[d.DSN-idsn-1:], 0)).Checksum() != d.Checksum {
+				t.Fatalf("DSS checksum %#x does not cover the DATA_FIN's length", d.Checksum)
+			}
+		}
+		p.nothing() // no payload-less DATA_FIN after the one in the mapping
+	}
+}
+
 // joinSecondPath opens a regular subflow from 10.0.2.2:61002 to
 // 10.0.2.1:5001 and completes MP_JOIN as a Linux peer does (SYN/ACK with
 // its truncated HMAC, then the ACK of our third ACK carrying dataAck), so

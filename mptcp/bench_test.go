@@ -125,24 +125,10 @@ func BenchmarkEngineRatios(b *testing.B) {
 			}
 			cfgs := []cfg{{1, false}, {1, true}, {8, false}, {8, true}}
 			pairs := make([]*mptcptest.Pair, len(cfgs))
-			src, sink := make([]byte, 256<<10), make([]byte, 1<<20)
 			for i, c := range cfgs {
 				pairs[i] = newBulkPair(b, mss, c.sub, c.csum)
-				for range 200 {
-					bulkStep(pairs[i], src, sink)
-				}
 			}
-			elapsed := make([]time.Duration, len(cfgs))
-			moved := make([]int, len(cfgs))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for k, p := range pairs {
-					start := time.Now()
-					moved[k] += bulkStep(p, src, sink)
-					elapsed[k] += time.Since(start)
-				}
-			}
-			b.StopTimer()
+			elapsed, moved := interleaved(b, pairs)
 			nsPerByte := func(k int) float64 { return float64(elapsed[k]) / float64(moved[k]) }
 			b.ReportMetric(100*(nsPerByte(1)/nsPerByte(0)-1), "csum-cost-%")
 			b.ReportMetric(100*(nsPerByte(3)/nsPerByte(2)-1), "csum-cost-8sub-%")
@@ -263,6 +249,29 @@ func TestLendReadBuffer(t *testing.T) {
 	}
 }
 
+// interleaved warms the pairs up, then runs b.N bulk steps of each in turn,
+// so that load from elsewhere falls on all of them, and returns each pair's
+// time and application bytes moved.
+func interleaved(b *testing.B, pairs []*mptcptest.Pair) ([]time.Duration, []int) {
+	src, sink := make([]byte, 256<<10), make([]byte, 1<<20)
+	for _, p := range pairs {
+		for range 200 {
+			bulkStep(p, src, sink)
+		}
+	}
+	elapsed, moved := make([]time.Duration, len(pairs)), make([]int, len(pairs))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k, p := range pairs {
+			start := time.Now()
+			moved[k] += bulkStep(p, src, sink)
+			elapsed[k] += time.Since(start)
+		}
+	}
+	b.StopTimer()
+	return elapsed, moved
+}
+
 // BenchmarkEngineChains: the cost of receiving jumbo segments as chains of
 // 3840-byte buffers (AF_XDP multi-buffer, HandleSegmentChain) against the
 // same segments in one buffer, 1 subflow, MSS 8960, DSS checksums off and
@@ -273,24 +282,7 @@ func BenchmarkEngineChains(b *testing.B) {
 		b.Run(fmt.Sprintf("csum=%v", csum), func(b *testing.B) {
 			flat, chained := newBulkPair(b, 8960, 1, csum), newBulkPair(b, 8960, 1, csum)
 			chained.ChainAt = 3840
-			pairs := []*mptcptest.Pair{flat, chained}
-			src, sink := make([]byte, 256<<10), make([]byte, 1<<20)
-			for _, p := range pairs {
-				for range 200 {
-					bulkStep(p, src, sink)
-				}
-			}
-			var elapsed [2]time.Duration
-			var moved [2]int
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for k, p := range pairs {
-					start := time.Now()
-					moved[k] += bulkStep(p, src, sink)
-					elapsed[k] += time.Since(start)
-				}
-			}
-			b.StopTimer()
+			elapsed, moved := interleaved(b, []*mptcptest.Pair{flat, chained})
 			gbps := func(k int) float64 { return float64(moved[k]) * 8 / elapsed[k].Seconds() / 1e9 }
 			b.ReportMetric(gbps(0), "flat-Gbit/s")
 			b.ReportMetric(gbps(1), "chained-Gbit/s")

@@ -17,6 +17,7 @@
 //	t, ok := ep.NextTimeout()        // then ep.HandleTimeout(now) when due
 //	ev, ok := ep.PollEvent()         // Accepted, Established, Readable, Writable, Fallback, Closed
 //	c.Write(p); c.Read(p)            // non-blocking application I/O on a *Conn
+//	c.LendReadBuffer(p); n := c.ReturnReadBuffer() // or in-order bytes copied straight into p
 //
 // Protocol violations never surface as Go errors from HandleSegment: they
 // become counters, RSTs (with MP_TCPRST reasons), MP_FAIL, fallback to

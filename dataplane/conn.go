@@ -281,6 +281,7 @@ func (c *Conn) serve() {
 	}
 	if c.rwait {
 		c.serveReadLocked()
+		c.s.handed = c.s.handed || !c.rwait
 	}
 	if c.wwait {
 		n, err := c.ec.Write(c.wbuf[c.wn:])
@@ -288,6 +289,7 @@ func (c *Conn) serve() {
 		if err != nil || c.wn == len(c.wbuf) {
 			c.wbuf, c.wwait, c.werr = nil, false, err
 			signal(c.wdone)
+			c.s.handed = true
 		}
 	}
 	ops := c.ops
@@ -337,6 +339,7 @@ func (c *Conn) completeReadLocked(n int, err error) {
 
 // established runs on the shard when the handshake completes.
 func (c *Conn) established() {
+	c.s.handed = true
 	if c.dialing {
 		c.dialing = false
 		c.dialDone <- nil

@@ -93,6 +93,7 @@ type Shard struct {
 	batch     []*Conn
 	batchFns  []func()
 	down      bool // shutting down
+	handed    bool // this step ended an application's wait (Read, Write, Dial, Accept)
 
 	// Shared with application goroutines, guarded by mu.
 	mu       sync.Mutex
@@ -309,6 +310,9 @@ func (s *Shard) step() (more, stalled bool) {
 	s.serve()
 	for i := 0; i < 8; i++ {
 		ev := s.events()
+		if s.handed {
+			s.handOver()
+		}
 		sent, st := s.flush(now)
 		stalled = st
 		if ev == 0 && sent == 0 || stalled {
@@ -316,6 +320,24 @@ func (s *Shard) step() (more, stalled bool) {
 		}
 	}
 	return n == len(s.rx), stalled
+}
+
+// handOver lets the application goroutines this step woke run before the
+// step transmits, and serves what they asked for. A goroutine woken from a
+// channel waits on this P's run queue; yielding runs it here at once
+// instead of on another thread woken for it (tens of µs), and its answer
+// (a response Write) leaves with this batch, carrying the ACK that would
+// otherwise go alone; an AF_XDP shard no longer sleeps in ppoll(2) until
+// the application's eventfd kick in between (mpbench --rr, docs/mpbench.md
+// Known issues). A shard locked to its thread does not yield: its thread
+// would have to be handed over (Config.LockOSThread).
+func (s *Shard) handOver() {
+	s.handed = false
+	if s.lock {
+		return
+	}
+	runtime.Gosched()
+	s.serve()
 }
 
 // serve runs the control calls and the connections' requests posted since

@@ -61,7 +61,9 @@ package anchors
 // MPXDP_BULK_THREADED=1 turns on threaded NAPI on every veth, so that a
 // receiving veth's softirq work (XDP and the copy into the UMEM, or the
 // kernel's TCP receive) runs in a kernel thread instead of in the sender's
-// transmit call.
+// transmit call. MPXDP_BULK_UNLOCKED=1 runs the shards as users get them by
+// default, not locked to a thread: the shard columns are then 0 (a shard
+// has no thread of its own to read).
 //
 // Run as root:
 //
@@ -212,6 +214,9 @@ func BenchmarkInteropBulk(b *testing.B) {
 // (MPXDP_BULK_DIAG=1): what the loop did per packet it moved.
 var bulkDiag = os.Getenv("MPXDP_BULK_DIAG") != ""
 
+// bulkUnlocked leaves the shards unlocked (Config.LockOSThread false).
+var bulkUnlocked = os.Getenv("MPXDP_BULK_UNLOCKED") != ""
+
 // bulkNames returns the contenders, or the subset MPXDP_BULK_PAIRS names
 // (comma-separated; the ratios need "kernel" among them).
 func bulkNames() []string {
@@ -267,7 +272,7 @@ func openStack(ns string, devs []string, addrs []netip.Addr) (*mpxdp.Stack, erro
 		return nil, err
 	}
 	// LockOSThread, so that the shard's CPU time can be read per thread.
-	s, err := mpxdp.NewStack(mpxdp.Config{Link: l, Addrs: addrs, CongestionControl: "reno", LockOSThread: true})
+	s, err := mpxdp.NewStack(mpxdp.Config{Link: l, Addrs: addrs, CongestionControl: "reno", LockOSThread: !bulkUnlocked})
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -307,6 +312,9 @@ func hostCPU() (time.Duration, error) {
 // ticks of 10 ms, so only meaningful over runs of a second or more), and
 // how long it waited on a run queue, runnable but without a CPU.
 func shardCPU(s *mpxdp.Stack) (total, sys, wait time.Duration, err error) {
+	if bulkUnlocked {
+		return 0, 0, 0, nil
+	}
 	var tid int
 	if err := s.Do(func(*mptcp.Endpoint) { tid = unix.Gettid() }); err != nil {
 		return 0, 0, 0, err

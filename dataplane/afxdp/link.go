@@ -596,10 +596,9 @@ func (l *Link) freeTail(addr uint64, used int) {
 	}
 }
 
-// frame writes the Ethernet header in front of the packet at addr and
-// queues it on the NIC.
-func (l *Link) frame(addr uint64, n *nic, nb *neighbour, ipLen int) {
-	h := l.umem.Frame(addr, ethLen+ipLen)
+// writeEthernet fills the Ethernet header at the start of h, in front of
+// the IPv4 or IPv6 packet that follows it, from nic n to neighbour nb.
+func writeEthernet(h []byte, n *nic, nb *neighbour) {
 	copy(h[0:6], nb.mac[:])
 	copy(h[6:12], n.mac[:])
 	et := uint16(0x0800)
@@ -607,6 +606,13 @@ func (l *Link) frame(addr uint64, n *nic, nb *neighbour, ipLen int) {
 		et = 0x86dd
 	}
 	binary.BigEndian.PutUint16(h[12:], et)
+}
+
+// frame writes the Ethernet header in front of the packet at addr and
+// queues it on the NIC.
+func (l *Link) frame(addr uint64, n *nic, nb *neighbour, ipLen int) {
+	h := l.umem.Frame(addr, ethLen+ipLen)
+	writeEthernet(h, n, nb)
 	n.txq = append(n.txq, xsk.Desc{Addr: addr, Len: uint32(ethLen + ipLen)})
 	l.stats.TxPackets++
 	l.stats.TxBytes += uint64(ipLen)
@@ -618,13 +624,7 @@ func (l *Link) frame(addr uint64, n *nic, nb *neighbour, ipLen int) {
 func (l *Link) frameRun(addr uint64, n *nic, nb *neighbour, ipLen int) {
 	total := ethLen + ipLen
 	h := l.umem.Span(addr, total)
-	copy(h[0:6], nb.mac[:])
-	copy(h[6:12], n.mac[:])
-	et := uint16(0x0800)
-	if h[ethLen]>>4 == 6 {
-		et = 0x86dd
-	}
-	binary.BigEndian.PutUint16(h[12:], et)
+	writeEthernet(h, n, nb)
 	nf := (total + l.frameSize - 1) / l.frameSize
 	for f := range nf {
 		d := xsk.Desc{Addr: addr + uint64(f*l.frameSize), Len: uint32(min(total-f*l.frameSize, l.frameSize))}

@@ -132,8 +132,10 @@ func (c *Conn) Stats() (ConnStats, error) {
 	return st, nil
 }
 
-// Fallback returns why the connection fell back to plain TCP after
-// negotiating MPTCP, or nil.
+// Fallback returns why the connection fell back to plain TCP, or nil: at
+// or after the handshake, or at Dial when a recent connection found that
+// SYNs with MP_CAPABLE were dropped (Config.Engine.BlackholeTimeout). A
+// peer that answers as plain TCP makes no fallback (MPTCP is false).
 func (c *Conn) Fallback() *FallbackError { return c.c.Fallback() }
 
 // MPTCP reports whether the connection speaks MPTCP: false for a peer

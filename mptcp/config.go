@@ -79,6 +79,19 @@ type Config struct {
 	// same 4-tuple, so the peer accepts it (RFC 6191).
 	ClockSecret [16]byte
 	ClockBase   time.Duration
+
+	// SYNRetransBeforeFallback is how many times Dial's SYN is resent
+	// with MP_CAPABLE before it is resent without, for middleboxes that
+	// drop SYNs carrying unknown options (RFC 8684 §3.1 leaves the number
+	// to local policy; Linux net.mptcp.syn_retrans_before_tcp_fallback).
+	// Default 2, as Linux; negative keeps MP_CAPABLE on every SYN.
+	SYNRetransBeforeFallback int
+	// BlackholeTimeout: when a SYN without MP_CAPABLE is answered after
+	// those with it were not, Dial opens plain TCP connections for this
+	// long, doubled for each repeat up to 64 times, until a connection
+	// negotiates MPTCP again (Linux net.mptcp.blackhole_timeout and
+	// MPTcpExtBlackhole). Default one hour; negative turns it off.
+	BlackholeTimeout time.Duration
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -123,6 +136,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.EphemeralPorts[0] == 0 || cfg.EphemeralPorts[0] > cfg.EphemeralPorts[1] {
 		return cfg, errors.New("mptcp: Config.EphemeralPorts must be a range lo ≤ hi of non-zero ports")
+	}
+	if cfg.SYNRetransBeforeFallback == 0 {
+		cfg.SYNRetransBeforeFallback = 2
+	}
+	if cfg.BlackholeTimeout == 0 {
+		cfg.BlackholeTimeout = time.Hour
 	}
 	if cfg.MaxMapping == 0 || cfg.MaxMapping > 0xffff {
 		cfg.MaxMapping = 0xffff

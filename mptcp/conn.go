@@ -61,6 +61,7 @@ type Conn struct {
 	csum                    bool
 	denyJoinInitial         bool
 	mpcAckSent              bool
+	mpcDropped              bool // Dial's SYN was resent without MP_CAPABLE (blackhole.go)
 	fullyEstablished        bool
 	established             bool
 	everJoined              bool // a subflow was ever added: no infinite-mapping fallback any more

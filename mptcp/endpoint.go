@@ -58,7 +58,13 @@ type EndpointStats struct {
 	// 6191, or by Dial/OpenSubflow when no other port was free), and
 	// Dial/OpenSubflow calls that found no free port (ErrNoPort).
 	TimeWaitReused, NoPort uint64
-	Options                wire.Counters
+	// MP_CAPABLE given up on Dial's SYN after SYNRetransBeforeFallback
+	// retransmissions (MPTcpExtMPCapableSYNTXDrop); blackholes found,
+	// each starting a period of plain TCP Dials (MPTcpExtBlackhole); and
+	// the Dials made plain TCP in such a period
+	// (MPTcpExtMPCapableSYNTXDisabled).
+	MPCapableSYNTXDrop, Blackholes, MPCapableSYNTXDisabled uint64
+	Options                                                wire.Counters
 }
 
 type fourTuple struct{ local, remote netip.AddrPort }
@@ -114,7 +120,11 @@ type Endpoint struct {
 	synOwner  synAckOwner
 	synCC     cc.Controller
 	rings     ringCache // rings of finished connections, for new ones
-	Stats     EndpointStats
+	// Blackhole mode (blackhole.go): blackholes found since MPTCP last
+	// worked, and when the last one was.
+	blackholes  int
+	blackholeAt time.Duration
+	Stats       EndpointStats
 }
 
 // NewEndpoint returns an endpoint.
@@ -247,7 +257,14 @@ var ErrNoKey = errors.New("mptcp: could not draw a key with an unused token")
 // remote, starting the MP_CAPABLE handshake (RFC 8684 §3.1).
 func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn, error) {
 	c := newConn(ep, true)
-	if ep.cfg.DisableMPTCP {
+	plain := ep.cfg.DisableMPTCP
+	if !plain && ep.activeDisabled(now) {
+		plain = true
+		ep.Stats.MPCapableSYNTXDisabled++
+		c.fallbackErr = errActiveDisabled
+		ep.emit(Event{Kind: EventFallback, Conn: c, Err: errActiveDisabled})
+	}
+	if plain {
 		c.plainTCP = true
 		c.snd.start(1)
 		c.una, c.sndNxt, c.sndMax = 1, 1, 1
@@ -262,7 +279,7 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 		}
 		local = netip.AddrPortFrom(local.Addr(), p)
 	}
-	if !ep.cfg.DisableMPTCP {
+	if !plain {
 		if err := ep.newKey(c); err != nil {
 			return nil, err
 		}

@@ -56,6 +56,11 @@ func TestMiddleboxes(t *testing.T) {
 		}, true, 0, [2]bool{false, true}},
 		{"proactive ACK", func() mbox.Middlebox { return &mbox.ProactiveACK{} }, false, 4000, [2]bool{}},
 		{"drop MP_JOIN", func() mbox.Middlebox { return &mbox.Drop{Select: mbox.Selector{Options: wire.OptMPJoin}} }, false, 0, [2]bool{}},
+		// The fourth SYN goes without MP_CAPABLE (blackhole.go); on the
+		// second path only MP_JOIN SYNs pass the box.
+		{"drop MP_CAPABLE SYNs", func() mbox.Middlebox {
+			return &mbox.Drop{Select: mbox.Selector{On: mbox.OnSYN, Options: wire.OptMPCapable}}
+		}, false, 0, [2]bool{true, true}},
 	}
 	for _, b := range boxes {
 		for _, npaths := range []int{1, 2} {

@@ -475,7 +475,7 @@ func (sf *subflow) synOptions(o *wire.Options, flags uint8) {
 		if synack {
 			o.Has |= wire.OptMPCapableSYNACK
 			o.MPCapable = wire.MPCapable{Version: wire.MPTCPVersion, Flags: c.mpcFlags(false), SenderKey: c.localKey}
-		} else {
+		} else if !c.dropMPCapable(sf) {
 			o.Has |= wire.OptMPCapableSYN
 			o.MPCapable = wire.MPCapable{Version: wire.MPTCPVersion, Flags: c.mpcFlags(false)}
 		}

@@ -555,9 +555,16 @@ func (sf *subflow) synAckReceived(now time.Duration, o *wire.Options) tcp.Verdic
 			return tcp.VerdictAccept
 		}
 		if !o.Has.Has(wire.OptMPCapableSYNACK) {
-			c.fallbackStart(&FallbackError{Reason: "SYN/ACK without MP_CAPABLE"}, sf)
+			why := &FallbackError{Reason: "SYN/ACK without MP_CAPABLE"}
+			if c.mpcDropped {
+				why = c.synAckAfterDrop(now, sf)
+			}
+			c.fallbackStart(why, sf)
 			return tcp.VerdictAccept
 		}
+		// MPTCP works on this path, even if the answer is to a SYN sent
+		// before MP_CAPABLE was given up (the same ISN): use it.
+		c.mptcpWorked()
 		c.remoteKey = o.MPCapable.SenderKey
 		c.remoteToken, c.remoteIDSN = wire.TokenAndIDSN(c.remoteKey)
 		c.csum = c.ep.cfg.Checksum || o.MPCapable.Flags&wire.MPCChecksumRequired != 0

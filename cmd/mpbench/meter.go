@@ -40,7 +40,7 @@ func inspect(c net.Conn) connInfo {
 	var ci connInfo
 	switch c := c.(type) {
 	case *mpxdp.Conn:
-		ci.MPTCP = c.Fallback() == nil
+		ci.MPTCP = c.MPTCP() // false for a plain TCP peer too, which makes no fallback
 		if fb := c.Fallback(); fb != nil {
 			ci.Fallback = fb.Error()
 		}

@@ -509,6 +509,11 @@ func (c *Conn) negotiateParams(p SynParams) {
 // State returns the connection state.
 func (c *Conn) State() State { return c.state }
 
+// SYNRetransmits is how many times the SYN (or SYN/ACK) has been resent,
+// until the handshake completes: the SYN being sent is the first one when
+// it is 0.
+func (c *Conn) SYNRetransmits() int { return c.synRetries }
+
 // LocalAddr and RemoteAddr return the connection's endpoints.
 func (c *Conn) LocalAddr() netip.AddrPort  { return c.local }
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }

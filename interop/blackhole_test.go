@@ -1,0 +1,167 @@
+package interop_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpxdp/mpxdp"
+	"github.com/mpxdp/mpxdp/dataplane/afxdp"
+	"github.com/mpxdp/mpxdp/internal/testbed"
+)
+
+// TestInteropSYNBlackhole puts a middlebox that drops SYNs carrying an
+// MPTCP option (iptables, TCP option kind 30) between mpxdp and the
+// kernel, in both roles. The client resends its SYN twice with
+// MP_CAPABLE and then without (RFC 8684 §3.1; INTEROP B.1), connects as
+// plain TCP, moves data intact, and opens the next connection as plain TCP
+// at once (blackhole mode): mpxdp as Linux 6.18 does, and mpxdp as the
+// server of a kernel client that does so.
+func TestInteropSYNBlackhole(t *testing.T) {
+	testbed.NeedRoot(t)
+	testbed.NeedTools(t, "iptables")
+	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp} {
+		t.Run(pair.String(), func(t *testing.T) { runBlackhole(t, pair) })
+	}
+}
+
+func runBlackhole(t *testing.T, pair pairing) {
+	b := testbed.New(t, testbed.Config{Paths: 1})
+	// The rule sits where the kernel's netfilter sees our SYNs: at the
+	// kernel server's input, or at the kernel client's output (AF_XDP
+	// takes mpxdp's frames before netfilter).
+	ruleNS, chain := b.NSB, "INPUT"
+	if pair == kernelMpxdp {
+		ruleNS, chain = b.NSA, "OUTPUT"
+	}
+	b.Run(ruleNS, "iptables", "-w", "-A", chain, "-p", "tcp", "--syn", "--tcp-option", "30", "-j", "DROP")
+	dropped := func() int {
+		out := b.Run(ruleNS, "iptables", "-w", "-L", chain, "-v", "-x", "-n")
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[2] == "DROP" {
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+		}
+		t.Fatalf("no DROP rule in %s:\n%s", chain, out)
+		return 0
+	}
+	kernelNS := b.NSB
+	if pair == kernelMpxdp {
+		kernelNS = b.NSA
+	}
+	addrs := func(ns string) []netip.Addr {
+		if ns == b.NSA {
+			return []netip.Addr{b.Paths[0].A4}
+		}
+		return []netip.Addr{b.Paths[0].B4}
+	}
+
+	var ln net.Listener
+	var err error
+	var srv, cli *mpxdp.Stack
+	if pair == mpxdpKernel {
+		ln, err = testbed.ListenMPTCP(b.NSB, "0.0.0.0:"+strconv.Itoa(port))
+		cli = newStack(t, b, b.NSA, mpxdp.Config{Addrs: addrs(b.NSA)}, afxdp.Config{})
+	} else {
+		srv = newStack(t, b, b.NSB, mpxdp.Config{Addrs: addrs(b.NSB)}, afxdp.Config{})
+		ln, err = srv.Listen("tcp", ":"+strconv.Itoa(port))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	remote := netip.AddrPortFrom(b.Paths[0].B4, port)
+
+	// dial opens one connection, moves 1 MiB each way (SHA-256 checked),
+	// and reports how long the connect took and whether either end speaks
+	// MPTCP.
+	dial := func(what string) (took time.Duration, mptcp bool, reason string) {
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			sc, err := ln.Accept()
+			if err != nil {
+				t.Errorf("accept: %v", err)
+			}
+			accepted <- sc
+		}()
+		start := time.Now()
+		var cc net.Conn
+		if pair == kernelMpxdp {
+			cc, err = testbed.DialMPTCP(b.NSA, netip.AddrPortFrom(b.Paths[0].A4, 0).String(), remote.String(), 20*time.Second)
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			cc, err = cli.DialAddrPort(ctx, netip.AddrPortFrom(b.Paths[0].A4, 0), remote)
+			cancel()
+		}
+		took = time.Since(start)
+		if err != nil {
+			t.Fatalf("%s: dial after %v: %v", what, took, err)
+		}
+		defer cc.Close()
+		sc := <-accepted
+		if sc == nil {
+			t.FailNow()
+		}
+		defer sc.Close()
+		exchange(t, cc, sc, 1<<20, 1<<20, 30*time.Second)
+		m := cc
+		if pair == kernelMpxdp {
+			m = sc
+		}
+		mc := m.(*mpxdp.Conn)
+		if fb := mc.Fallback(); fb != nil {
+			reason = fb.Reason
+		}
+		t.Logf("%s: connected after %v, %d SYNs dropped, mpxdp: MPTCP %v, fallback %q", what, took.Round(time.Millisecond), dropped(), mc.MPTCP(), reason)
+		return took, mc.MPTCP(), reason
+	}
+
+	// Three SYNs with MP_CAPABLE are dropped, the fourth has none: mpxdp
+	// sends them at 0, 1, 3 and 7 s (RFC 6298 backoff), the kernel at 0,
+	// 1, 2 and 3 s (net.ipv4.tcp_syn_linear_timeouts, 4 by default).
+	lo, hi := 6*time.Second, 10*time.Second
+	if pair == kernelMpxdp {
+		lo, hi = 2500*time.Millisecond, 5*time.Second
+	}
+	took, mp, reason := dial("first connection")
+	if mp || took < lo || took > hi || dropped() != 3 {
+		t.Errorf("first connection: MPTCP %v after %v, %d SYNs dropped; want plain TCP after %v to %v, 3 dropped", mp, took, dropped(), lo, hi)
+	}
+	if pair == mpxdpKernel && !strings.Contains(reason, "blackhole") {
+		t.Errorf("first connection: fallback %q, want a blackhole", reason)
+	}
+	// In blackhole mode the client does not try MPTCP.
+	took, mp, reason = dial("second connection")
+	if mp || took > time.Second || dropped() != 3 {
+		t.Errorf("second connection: MPTCP %v after %v, %d SYNs dropped; want plain TCP at once, still 3", mp, took, dropped())
+	}
+	if pair == mpxdpKernel && !strings.Contains(reason, "blackhole mode") {
+		t.Errorf("second connection: fallback %q, want blackhole mode", reason)
+	}
+
+	ks := b.Nstat(kernelNS)
+	if pair == mpxdpKernel {
+		st := cli.Stats().Endpoint
+		if st.MPCapableSYNTXDrop != 1 || st.Blackholes != 1 || st.MPCapableSYNTXDisabled != 1 {
+			t.Errorf("mpxdp client: MPCapableSYNTXDrop %d, Blackholes %d, MPCapableSYNTXDisabled %d; want 1 each",
+				st.MPCapableSYNTXDrop, st.Blackholes, st.MPCapableSYNTXDisabled)
+		}
+		if ks["MPTcpExtMPCapableSYNRX"] != 0 {
+			t.Errorf("the kernel server received %d MP_CAPABLE SYNs through the middlebox", ks["MPTcpExtMPCapableSYNRX"])
+		}
+	} else {
+		for name, want := range map[string]uint64{"MPTcpExtMPCapableSYNTXDrop": 1, "MPTcpExtBlackhole": 1, "MPTcpExtMPCapableSYNTXDisabled": 1} {
+			if ks[name] != want {
+				t.Errorf("kernel client: %s %d, want %d: %v", name, ks[name], want, ks.Prefixed("MPTcpExt"))
+			}
+		}
+		if st := srv.Stats().Endpoint; st.PlainAccepted != 2 {
+			t.Errorf("mpxdp server: %d plain TCP connections accepted, want 2", st.PlainAccepted)
+		}
+	}
+}

@@ -121,13 +121,10 @@ func runBlackhole(t *testing.T, pair pairing) {
 		return took, mc.MPTCP(), reason
 	}
 
-	// Three SYNs with MP_CAPABLE are dropped, the fourth has none: mpxdp
-	// sends them at 0, 1, 3 and 7 s (RFC 6298 backoff), the kernel at 0,
-	// 1, 2 and 3 s (net.ipv4.tcp_syn_linear_timeouts, 4 by default).
-	lo, hi := 6*time.Second, 10*time.Second
-	if pair == kernelMpxdp {
-		lo, hi = 2500*time.Millisecond, 5*time.Second
-	}
+	// Three SYNs with MP_CAPABLE are dropped, the fourth has none: both
+	// send them at 0, 1, 2 and 3 s (linear SYN timeouts: Linux's
+	// net.ipv4.tcp_syn_linear_timeouts, 4 by default).
+	lo, hi := 2500*time.Millisecond, 5*time.Second
 	took, mp, reason := dial("first connection")
 	if mp || took < lo || took > hi || dropped() != 3 {
 		t.Errorf("first connection: MPTCP %v after %v, %d SYNs dropped; want plain TCP after %v to %v, 3 dropped", mp, took, dropped(), lo, hi)

@@ -156,9 +156,15 @@ type Config struct {
 	DelayedAck time.Duration // Linux's minimum delayed-ACK timeout: 40 ms
 	QuickAcks  int           // segments acknowledged at once after the handshake; default 16
 
-	SYNRetries int           // Linux tcp_syn_retries: 6
-	Retries    int           // Linux tcp_retries2: 15
-	TimeWait   time.Duration // Linux: 60 s
+	SYNRetries int // Linux tcp_syn_retries: 6
+	// SYNLinearTimeouts: an active open's first SYNLinearTimeouts
+	// retransmissions keep the initial RTO, and SYNRetries more follow
+	// with exponential backoff, as Linux does (tcp_syn_linear_timeouts,
+	// 4 by default since 6.x): SYNs at 0, 1, 2, 3, 4, 5, 7, 11 ... s.
+	// Negative: backoff from the first retransmission (RFC 6298 §5.5).
+	SYNLinearTimeouts int
+	Retries           int           // Linux tcp_retries2: 15
+	TimeWait          time.Duration // Linux: 60 s
 
 	KeepaliveIdle     time.Duration // 0 disables keepalive
 	KeepaliveInterval time.Duration // default 75 s
@@ -207,6 +213,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SYNRetries == 0 {
 		cfg.SYNRetries = 6
+	}
+	if cfg.SYNLinearTimeouts == 0 {
+		cfg.SYNLinearTimeouts = 4
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 15

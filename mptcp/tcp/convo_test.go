@@ -297,20 +297,37 @@ func TestSimultaneousOpen(t *testing.T) {
 	}
 }
 
+// TestSYNRetransmissionBacksOffAndGivesUp: an active open's SYN is resent
+// at the initial RTO SYNLinearTimeouts times (Linux's default 4), then with
+// exponential backoff SYNRetries more times; with SYNLinearTimeouts < 0,
+// with backoff from the first (RFC 6298 §5.5). Then the Dial times out.
 func TestSYNRetransmissionBacksOffAndGivesUp(t *testing.T) {
-	cv := newConvo(t, tcp.Config{SYNRetries: 3})
-	cv.expect(seg{flags: wire.FlagSYN, seq: localISS})
-	for i, at := range []time.Duration{time.Second, 3 * time.Second, 7 * time.Second} {
-		cv.at(at - time.Millisecond)
-		cv.expectNothing()
-		cv.at(at)
+	for _, c := range []struct {
+		linear int
+		at     []time.Duration // the retransmissions, in seconds
+		closed time.Duration
+	}{
+		{0, []time.Duration{1, 2, 3, 4, 5, 7, 11}, 19},
+		{-1, []time.Duration{1, 3, 7}, 15},
+	} {
+		cv := newConvo(t, tcp.Config{SYNRetries: 3, SYNLinearTimeouts: c.linear})
 		cv.expect(seg{flags: wire.FlagSYN, seq: localISS})
-		_ = i
-	}
-	cv.at(15 * time.Second)
-	cv.expectNothing()
-	if closed, err := cv.s.Closed(); !closed || err != tcp.ErrTimeout {
-		t.Errorf("after the retries: closed %v err %v, want ErrTimeout", closed, err)
+		for _, at := range c.at {
+			at *= time.Second
+			cv.at(at - time.Millisecond)
+			cv.expectNothing()
+			cv.at(at)
+			cv.expect(seg{flags: wire.FlagSYN, seq: localISS})
+		}
+		cv.at(c.closed*time.Second - time.Millisecond)
+		if closed, _ := cv.s.Closed(); closed {
+			t.Errorf("linear %d: closed before %v s", c.linear, c.closed)
+		}
+		cv.at(c.closed * time.Second)
+		cv.expectNothing()
+		if closed, err := cv.s.Closed(); !closed || err != tcp.ErrTimeout {
+			t.Errorf("linear %d: after the retries: closed %v err %v, want ErrTimeout", c.linear, closed, err)
+		}
 	}
 }
 

@@ -40,12 +40,19 @@ func (c *Conn) HandleTimeout(now time.Duration) {
 func (c *Conn) onRetransmitTimeout(now time.Duration) {
 	switch c.state {
 	case SynSent, SynReceived:
-		if c.synRetries >= c.cfg.SYNRetries {
+		limit, linear := c.cfg.SYNRetries, 0
+		if c.state == SynSent {
+			linear = max(c.cfg.SYNLinearTimeouts, 0)
+			limit += linear
+		}
+		if c.synRetries >= limit {
 			c.enterClosed(now, ErrTimeout)
 			return
 		}
 		c.synRetries++
-		c.rtt.backOff()
+		if c.synRetries > linear {
+			c.rtt.backOff()
+		}
 		c.synPending = true
 		c.Stats.RTOs++
 		return

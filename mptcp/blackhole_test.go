@@ -166,3 +166,23 @@ func TestSYNRetransBeforeFallbackNever(t *testing.T) {
 		t.Errorf("%d SYNs dropped in 60 s, MPCapableSYNTXDrop %d; want 10 (0, 1, 2, 3, 4, 5, 7, 11, 19, 35 s) with MP_CAPABLE, 0", drop.Dropped, bed.Client.Stats.MPCapableSYNTXDrop)
 	}
 }
+
+// TestSYNACKBlackhole: the middlebox drops SYN/ACKs that carry
+// MP_CAPABLE. The client's fourth SYN, without it, makes the server
+// answer its request as plain TCP, which passes: connected at 3 s, where
+// a server that kept answering with MP_CAPABLE (as Linux does) would let
+// the client wait for the request to expire.
+func TestSYNACKBlackhole(t *testing.T) {
+	bed, drop := blackholeBed(t, mbox.Selector{On: mbox.OnSYNACK, Options: wire.OptMPCapable}, mptcp.Config{})
+	tr, took := dialAndTransfer(t, bed, 1)
+	if tr.Cc.MPTCP() || tr.Sc.MPTCP() || took > 3*time.Second+100*time.Millisecond {
+		t.Errorf("MPTCP %v/%v, established after %v; want plain TCP at 3 s", tr.Cc.MPTCP(), tr.Sc.MPTCP(), took)
+	}
+	if n := bed.Server.Stats.SynRequestsDowngraded; n != 1 || drop.Dropped < 3 {
+		t.Errorf("SynRequestsDowngraded %d, %d SYN/ACKs dropped; want 1, at least 3", n, drop.Dropped)
+	}
+	t.Logf("established after %v; client: %v; %d SYN/ACKs dropped", took, tr.Cc.Fallback(), drop.Dropped)
+	if bed.Client.Stats.Blackholes != 1 {
+		t.Errorf("Blackholes %d, want 1", bed.Client.Stats.Blackholes)
+	}
+}

@@ -51,6 +51,9 @@ type EndpointStats struct {
 	SynRequests, SynBacklogDrops         uint64
 	SynRequestsReset, SynRequestsExpired uint64
 	SynAckRetransmits                    uint64
+	// Requests made plain TCP when the client's SYN came again without
+	// MP_CAPABLE (it gave MPTCP up: blackhole.go).
+	SynRequestsDowngraded uint64
 	// RingsReused counts send and receive rings that new connections
 	// took from finished ones instead of allocating (rings.go).
 	RingsReused uint64

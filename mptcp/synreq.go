@@ -112,6 +112,18 @@ func (ep *Endpoint) synReceived(now time.Duration, seg *wire.Segment, k fourTupl
 	o := &seg.Options
 	if r := ep.requests[k]; r != nil {
 		if tcp.Seq(seg.TCP.Seq()) == r.p.IRS {
+			if r.mpc && !o.Has.Has(wire.OptMPCapableSYN) {
+				// The client gave MP_CAPABLE up on its SYN (blackhole.go):
+				// perhaps the path drops our SYN/ACKs that carry it. It
+				// takes any answer as plain TCP now, so answer as such
+				// (Linux repeats the MP_CAPABLE SYN/ACK until the request
+				// expires, a minute later).
+				r.mpc = false
+				if ep.reqTokens[r.token] == r {
+					delete(ep.reqTokens, r.token)
+				}
+				ep.Stats.SynRequestsDowngraded++
+			}
 			ep.queueSynAck(r) // our SYN/ACK was lost
 			return
 		}

@@ -63,6 +63,11 @@
 //     failure with other subflows resets that subflow (MP_TCPRST reason 6)
 //     and its data is reinjected. The application never sees corrupted
 //     bytes.
+//   - Middleboxes that drop MPTCP SYNs (§3.1, blackhole.go): Dial's SYN
+//     goes without MP_CAPABLE after two retransmissions and, if that is
+//     what got through, later Dials skip MPTCP for Config.BlackholeTimeout;
+//     a listener answers a client's SYN that came again without
+//     MP_CAPABLE as plain TCP.
 //   - Reinjection: data a dead or reset subflow did not deliver, the head
 //     mapping of a subflow in RTO, and data the MPTCP-level timer finds
 //     held by no live subflow go to other subflows.

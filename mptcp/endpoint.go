@@ -263,9 +263,7 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 	plain := ep.cfg.DisableMPTCP
 	if !plain && ep.activeDisabled(now) {
 		plain = true
-		ep.Stats.MPCapableSYNTXDisabled++
 		c.fallbackErr = errActiveDisabled
-		ep.emit(Event{Kind: EventFallback, Conn: c, Err: errActiveDisabled})
 	}
 	if plain {
 		c.plainTCP = true
@@ -293,6 +291,11 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 	sf.tcp = tcp.Dial(now, c.tcpConfig(now), local, remote, iss, tsOffset, sf)
 	ep.addConn(c)
 	ep.addSubflow(sf)
+	if c.fallbackErr == errActiveDisabled {
+		// Counted and announced only for a Dial that succeeds.
+		ep.Stats.MPCapableSYNTXDisabled++
+		ep.emit(Event{Kind: EventFallback, Conn: c, Err: errActiveDisabled})
+	}
 	return c, nil
 }
 

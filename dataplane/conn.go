@@ -342,6 +342,9 @@ func (c *Conn) established() {
 	c.s.handed = true
 	if c.dialing {
 		c.dialing = false
+		// The engine may have resent the SYN from another port
+		// (mptcp/blackhole.go); the caller sees the Conn from here on.
+		c.local = c.ec.LocalAddr()
 		c.dialDone <- nil
 		return
 	}

@@ -186,3 +186,43 @@ func TestSYNACKBlackhole(t *testing.T) {
 		t.Errorf("Blackholes %d, want 1", bed.Client.Stats.Blackholes)
 	}
 }
+
+// TestSYNACKBlackholeNewPort: no SYN/ACK reaches the client's first port.
+// Those with MP_CAPABLE are dropped, and so is the plain one of the
+// downgraded request, as if the listener were Linux's, which answers every
+// SYN on a 4-tuple with its MPTCP request's SYN/ACK until the request
+// expires. The SYN without MP_CAPABLE at 3 s goes unanswered, so the next
+// one (4 s) leaves from a new port: a plain request, a plain SYN/ACK, and
+// a blackhole recorded for the Dials after it.
+func TestSYNACKBlackholeNewPort(t *testing.T) {
+	var first uint16
+	sel := mbox.Selector{On: mbox.OnSYNACK, Where: func(_ time.Duration, _ mbox.Direction, seg *wire.Segment) bool {
+		if first == 0 {
+			first = seg.TCP.DstPort()
+		}
+		return seg.TCP.DstPort() == first
+	}}
+	bed, drop := blackholeBed(t, sel, mptcp.Config{})
+	tr, took := dialAndTransfer(t, bed, 1)
+	st := &bed.Client.Stats
+	if tr.Cc.MPTCP() || tr.Sc.MPTCP() || took < 4*time.Second || took > 4*time.Second+100*time.Millisecond {
+		t.Errorf("MPTCP %v/%v, established after %v; want plain TCP at 4 s", tr.Cc.MPTCP(), tr.Sc.MPTCP(), took)
+	}
+	if p := tr.Cc.LocalAddr().Port(); p == first || first == 0 {
+		t.Errorf("connected from port %d, the first SYN's port was %d; want another", p, first)
+	}
+	if st.SYNPortMoves != 1 || st.MPCapableSYNTXDrop != 1 || st.Blackholes != 1 || drop.Dropped < 4 {
+		t.Errorf("SYNPortMoves %d, MPCapableSYNTXDrop %d, Blackholes %d, SYN/ACKs dropped %d; want 1, 1, 1, at least 4",
+			st.SYNPortMoves, st.MPCapableSYNTXDrop, st.Blackholes, drop.Dropped)
+	}
+	if fb := tr.Cc.Fallback(); fb == nil || !strings.Contains(fb.Reason, "new port") {
+		t.Errorf("Fallback %v; want the new port named", fb)
+	}
+	t.Logf("established after %v from port %d (first %d): %v", took, tr.Cc.LocalAddr().Port(), first, tr.Cc.Fallback())
+
+	// Blackhole mode: the next Dial is plain TCP at once.
+	tr2, took2 := dialAndTransfer(t, bed, 2)
+	if tr2.Cc.MPTCP() || took2 > 100*time.Millisecond || st.SYNPortMoves != 1 {
+		t.Errorf("second Dial: MPTCP %v after %v, SYNPortMoves %d; want plain TCP at once, 1", tr2.Cc.MPTCP(), took2, st.SYNPortMoves)
+	}
+}

@@ -62,6 +62,8 @@ type Conn struct {
 	denyJoinInitial         bool
 	mpcAckSent              bool
 	mpcDropped              bool // Dial's SYN was resent without MP_CAPABLE (blackhole.go)
+	portChosen              bool // Dial picked the initial subflow's port (blackhole.go)
+	portMoved               bool // the initial SYN was resent from a new port (blackhole.go)
 	fullyEstablished        bool
 	established             bool
 	everJoined              bool // a subflow was ever added: no infinite-mapping fallback any more
@@ -1252,6 +1254,7 @@ func (c *Conn) handleTimeout(now time.Duration) {
 		}
 		if t, ok := sf.tcp.NextTimeout(); ok && t <= now {
 			sf.tcp.HandleTimeout(now)
+			c.maybeMovePort(now, sf)
 		}
 		if sf.join && sf.joiner && sf.joinAckSent && !sf.joinConfirmed && now >= sf.joinAckAt+sf.tcp.RTO() {
 			sf.tcp.RequestACK() // the MP_JOIN third ACK is repeated until acked

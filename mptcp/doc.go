@@ -67,7 +67,8 @@
 //     goes without MP_CAPABLE after two retransmissions and, if that is
 //     what got through, later Dials skip MPTCP for Config.BlackholeTimeout;
 //     a listener answers a client's SYN that came again without
-//     MP_CAPABLE as plain TCP.
+//     MP_CAPABLE as plain TCP, and a Dial whose SYN without MP_CAPABLE
+//     goes unanswered too resends it from a new port.
 //   - Reinjection: data a dead or reset subflow did not deliver, the head
 //     mapping of a subflow in RTO, and data the MPTCP-level timer finds
 //     held by no live subflow go to other subflows.

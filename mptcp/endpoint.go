@@ -67,7 +67,10 @@ type EndpointStats struct {
 	// the Dials made plain TCP in such a period
 	// (MPTcpExtMPCapableSYNTXDisabled).
 	MPCapableSYNTXDrop, Blackholes, MPCapableSYNTXDisabled uint64
-	Options                                                wire.Counters
+	// Dials whose SYN without MP_CAPABLE went unanswered too and that
+	// resent it from a new port (beyond Linux; mptcp/blackhole.go).
+	SYNPortMoves uint64
+	Options      wire.Counters
 }
 
 type fourTuple struct{ local, remote netip.AddrPort }
@@ -279,6 +282,7 @@ func (ep *Endpoint) Dial(now time.Duration, local, remote netip.AddrPort) (*Conn
 			return nil, err
 		}
 		local = netip.AddrPortFrom(local.Addr(), p)
+		c.portChosen = true
 	}
 	if !plain {
 		if err := ep.newKey(c); err != nil {

@@ -375,6 +375,24 @@ func Dial(now time.Duration, cfg Config, local, remote netip.AddrPort, iss Seq, 
 	return c
 }
 
+// Redial restarts an active open still in SYN-SENT from local with a new
+// ISN, as a new Dial would, and sends the SYN at once. It keeps the SYN
+// retransmission count, the backed-off RTO and the statistics, so that the
+// retransmission schedule and the point of giving up go on as before. The
+// MPTCP layer uses it to leave a 4-tuple that the peer's stale state may
+// hold (mptcp/blackhole.go). It reports false, and changes nothing, in any
+// other state.
+func (c *Conn) Redial(now time.Duration, local netip.AddrPort, iss Seq, tsOffset uint32) bool {
+	if c.state != SynSent {
+		return false
+	}
+	retries, rtt, stats := c.synRetries, c.rtt, c.Stats
+	initConn(c, now, c.cfg, local, c.remote, iss, tsOffset, c.owner)
+	c.state, c.synPending = SynSent, true
+	c.synRetries, c.rtt, c.Stats = retries, rtt, stats
+	return true
+}
+
 // SynParams is what a passive opener needs of a SYN: enough to answer it
 // and, later, to build the connection, so that a listener can keep a small
 // record per half-open connection instead of a Conn (as Linux keeps

@@ -331,6 +331,43 @@ func TestSYNRetransmissionBacksOffAndGivesUp(t *testing.T) {
 	}
 }
 
+// TestRedialKeepsSchedule: Redial in SYN-SENT sends the SYN at once from
+// the new port with the new ISN, and the retransmissions and the give-up
+// point go on as if the SYN had never moved (0, 1, 2, 3, 4, 5, 7, 11 s,
+// closed at 19 s with 3 retries after the 4 linear ones).
+func TestRedialKeepsSchedule(t *testing.T) {
+	const newISS = localISS + 1000
+	moved := netip.AddrPortFrom(localAddr.Addr(), localAddr.Port()+1)
+	cv := newConvo(t, tcp.Config{SYNRetries: 3})
+	cv.expect(seg{flags: wire.FlagSYN, seq: localISS})
+	for _, at := range []time.Duration{1, 2, 3} {
+		cv.at(at * time.Second)
+		cv.expect(seg{flags: wire.FlagSYN, seq: localISS})
+	}
+	cv.at(4 * time.Second) // the fourth retransmission is due
+	if !cv.c.Redial(cv.now, moved, newISS, 0) {
+		t.Fatal("Redial in SYN-SENT refused")
+	}
+	got := cv.expect(seg{flags: wire.FlagSYN, seq: newISS})
+	if p := got.TCP.SrcPort(); p != moved.Port() || cv.c.LocalAddr() != moved || cv.c.SYNRetransmits() != 4 {
+		t.Fatalf("SYN from port %d, LocalAddr %v, %d retransmissions; want port %d, 4", p, cv.c.LocalAddr(), cv.c.SYNRetransmits(), moved.Port())
+	}
+	cv.expectNothing() // one SYN, not the old one as well
+	for _, at := range []time.Duration{5, 7, 11} {
+		cv.at(at*time.Second - time.Millisecond)
+		cv.expectNothing()
+		cv.at(at * time.Second)
+		cv.expect(seg{flags: wire.FlagSYN, seq: newISS})
+	}
+	cv.at(19 * time.Second)
+	if closed, err := cv.s.Closed(); !closed || err != tcp.ErrTimeout {
+		t.Errorf("after the retries: closed %v err %v, want ErrTimeout", closed, err)
+	}
+	if cv.c.Redial(cv.now, localAddr, localISS, 0) {
+		t.Error("Redial of a closed connection accepted")
+	}
+}
+
 func TestResetInSynSent(t *testing.T) {
 	cv := newConvo(t, tcp.Config{})
 	cv.expect(seg{flags: wire.FlagSYN, seq: localISS})

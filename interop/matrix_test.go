@@ -70,8 +70,9 @@ type interopCase struct {
 	pair  pairing
 	paths int
 	csum  bool
-	kill  bool // reset one subflow mid-transfer (ss -K on the kernel side)
-	mtu   int  // 0: 1500
+	kill  bool   // reset one subflow mid-transfer (ss -K on the kernel side)
+	mtu   int    // 0: 1500
+	sched string // the mpxdp ends' scheduler; "": the default
 }
 
 func (c interopCase) name() string {
@@ -81,6 +82,9 @@ func (c interopCase) name() string {
 	}
 	if c.mtu != 0 {
 		s += fmt.Sprintf("/mtu%d", c.mtu)
+	}
+	if c.sched != "" {
+		s += "/" + c.sched
 	}
 	return s
 }
@@ -125,6 +129,18 @@ func TestInteropSubflowKill(t *testing.T) {
 	testbed.NeedRoot(t)
 	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp} {
 		c := interopCase{pair: pair, paths: 2, kill: true}
+		t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+	}
+}
+
+// TestInteropRedundant runs the two-path cases with the redundant
+// scheduler on the mpxdp ends: every subflow carries about the whole
+// stream, and the receiver (the kernel, or mpxdp) takes each byte once
+// and counts the copies as duplicates.
+func TestInteropRedundant(t *testing.T) {
+	testbed.NeedRoot(t)
+	for _, pair := range []pairing{mpxdpKernel, mpxdpMpxdp} {
+		c := interopCase{pair: pair, paths: 2, sched: "redundant"}
 		t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
 	}
 }
@@ -187,7 +203,7 @@ func runCase(t *testing.T, c interopCase) {
 		return out
 	}
 	mcfg := func(ns string, client bool) mpxdp.Config {
-		cfg := mpxdp.Config{Addrs: v4(ns), Checksums: c.csum}
+		cfg := mpxdp.Config{Addrs: v4(ns), Checksums: c.csum, Scheduler: c.sched}
 		if client && c.paths == 2 {
 			cfg.PathManager = "interop-ndiffmesh"
 		}
@@ -329,6 +345,21 @@ func runCase(t *testing.T, c interopCase) {
 		if len(sfs) != c.subflows() || used != want {
 			t.Errorf("%s: %d subflows, %d carried data; want %d, all used", who, len(sfs), used, c.subflows())
 		}
+		if c.sched == "redundant" {
+			// Three subflows each carry much of the stream: all of it,
+			// less what the peer already had when one of them had room
+			// for it (a subflow in loss recovery falls far behind).
+			var out uint64
+			for _, sf := range sfs {
+				out += sf.Stats.BytesOut
+			}
+			if who == "client" && out < 13*uint64(nc)/10 {
+				t.Errorf("redundant: the client's subflows sent %d bytes for %d", out, nc)
+			}
+			if who == "server" && st.DuplicateData == 0 {
+				t.Errorf("redundant: the server saw no duplicate data: %+v", st)
+			}
+		}
 	}
 	cc.Close()
 	sc.Close()
@@ -343,6 +374,9 @@ func runCase(t *testing.T, c interopCase) {
 			}
 		} else if ks["MPTcpExtMPCapableSYNTX"] != 1 || ks["MPTcpExtMPJoinSynAckRx"] != joins {
 			t.Errorf("kernel client: want 1 MP_CAPABLE connection and %d joins: %v", joins, ks.Prefixed("MPTcpExt"))
+		}
+		if c.sched == "redundant" && ks["MPTcpExtDuplicateData"] == 0 {
+			t.Errorf("redundant: the kernel server counted no duplicate data: %v", ks.Prefixed("MPTcpExt"))
 		}
 		if c.kill && ks["MPTcpExtMPRstTx"] == 0 {
 			t.Errorf("the killed subflow sent no MP_TCPRST: %v", ks.Prefixed("MPTcpExt"))

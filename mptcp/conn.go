@@ -137,6 +137,7 @@ type Conn struct {
 
 	schedSubs []sched.Subflow
 	schedPick []int
+	replicate bool // the scheduler is a sched.Replicator
 	pmState   pm.State
 	pmActions []pm.Action
 
@@ -161,6 +162,7 @@ func newConn(ep *Endpoint, client bool) *Conn {
 	c.snd.cache, c.rcv.cache = &ep.rings, &ep.rings
 	// The names were checked by NewEndpoint (Config.withDefaults).
 	c.sched, _ = sched.New(ep.cfg.Scheduler)
+	_, c.replicate = c.sched.(sched.Replicator)
 	alg, _ := cc.Lookup(ep.cfg.CC)
 	c.ccGroup = alg.NewGroup()
 	c.pm, _ = pm.New(ep.cfg.PathManager, ep.cfg.Subflows)
@@ -901,16 +903,8 @@ func (c *Conn) push(now time.Duration) {
 	}
 	finSent := false
 	for {
-		avail := int(c.snd.end - c.sndNxt)
-		if avail <= 0 {
-			break
-		}
-		if c.wndEnd > c.sndNxt {
-			avail = min(avail, int(c.wndEnd-c.sndNxt))
-		} else {
-			avail = 0
-		}
-		if avail <= 0 {
+		limit := min(c.snd.end, c.wndEnd)
+		if limit <= c.sndNxt && !c.replicate {
 			break
 		}
 		subs := c.schedInfo()
@@ -921,19 +915,26 @@ func (c *Conn) push(now time.Duration) {
 		if len(c.schedPick) == 0 {
 			break
 		}
-		n := 0
+		progress := false
 		for _, i := range c.schedPick {
 			sf := c.subflowByID(subs[i].ID)
+			start := c.sndNxt
+			if c.replicate {
+				start = max(sf.replNxt, c.una)
+			}
+			if start >= limit {
+				continue
+			}
 			// A mapping covers what the window allows now, at least eight
 			// segments, at most MaxMapping (Linux sends 64 KiB bursts).
-			k := min(avail, max(subs[i].Room, 8*subs[i].MSS), c.ep.cfg.MaxMapping)
+			k := min(int(limit-start), max(subs[i].Room, 8*subs[i].MSS), c.ep.cfg.MaxMapping)
 			if seg := sf.segPayload(); k > seg {
 				// Whole segments only, as Linux cuts TSO bursts in
 				// multiples of mss_now: a short tail per mapping would
 				// cost a packet slot per mapping in every queue.
 				k -= k % seg
 			}
-			mpcData := sf.initial && c.client && !c.fullyEstablished && c.sndNxt == c.snd.base
+			mpcData := sf.initial && c.client && !c.fullyEstablished && start == c.snd.base
 			if mpcData {
 				// The first mapping rides alone in the MP_CAPABLE data
 				// segment: one segment's worth (RFC 8684 §3.1).
@@ -944,13 +945,18 @@ func (c *Conn) push(now time.Duration) {
 			// (mptcp_write_data_fin): a Linux peer then takes the DATA_FIN
 			// with the data, where a payload-less one waits for its MPTCP
 			// worker (RFC 8684 §3.3.3).
-			fin := c.writeClosed && !c.dataFINSent && !mpcData && c.sndNxt+uint64(k) == c.snd.end
-			if c.assign(sf, c.sndNxt, k, fin) && fin {
-				finSent = true
+			fin := c.writeClosed && !c.dataFINSent && !mpcData && start+uint64(k) == c.snd.end
+			if !c.assign(sf, start, k, fin) {
+				continue
 			}
-			n = max(n, k)
+			finSent = finSent || fin
+			progress = true
+			sf.replNxt = start + uint64(k)
+			c.sndNxt = max(c.sndNxt, sf.replNxt)
 		}
-		c.sndNxt += uint64(n)
+		if !progress {
+			break
+		}
 		c.sndMax = max(c.sndMax, c.sndNxt)
 		if c.rtxAt == 0 {
 			c.armRetransmit(now)
@@ -1034,8 +1040,14 @@ func (c *Conn) sendDataFIN() {
 // armRetransmit (re)starts the MPTCP-level retransmission timer while data
 // or the DATA_FIN is outstanding: the largest subflow RTO, at least 200 ms
 // (Linux's TCP_RTO_MIN), doubled per unanswered expiry (ALGORITHMS §7.5).
+//
+// The timer also runs while a subflow's TCP holds bytes the data level
+// already acknowledged (the send buffer cannot release them): a subflow on
+// a dead path would otherwise keep the buffer full for good once another
+// subflow delivered its data, as with the redundant scheduler. The expiry
+// then finds the subflow stale and releases its bytes.
 func (c *Conn) armRetransmit(now time.Duration) {
-	if c.sndNxt == c.una && !(c.dataFINSent && !c.dataFINAcked) {
+	if c.sndNxt == c.una && !(c.dataFINSent && !c.dataFINAcked) && c.snd.una >= c.una {
 		c.rtxAt = 0
 		return
 	}
@@ -1065,6 +1077,8 @@ func (c *Conn) retransmitTimeout(now time.Duration) {
 			end := min(c.sndNxt, c.una+uint64(c.ep.cfg.MaxMapping))
 			c.queueReinject(c.una, end)
 		}
+	} else if c.snd.una < c.una {
+		c.checkStalePinning(now)
 	}
 	c.finRetries++
 	c.armRetransmit(now)
@@ -1100,6 +1114,25 @@ func (c *Conn) checkStale(now time.Duration) {
 		c.Stats.StaleSubflows++
 		c.reinjectFrom(sf)
 	}
+}
+
+// checkStalePinning runs when the peer has all the data but a subflow's
+// TCP still holds some of it unacknowledged, keeping it in the send
+// buffer. No data is at risk there, so a subflow whose retransmission
+// timed out without progress is stale at once (a redundant subflow on a
+// dead path would otherwise hold the writer back for staleLimit timer
+// periods), and the others as checkStale decides; their bytes are
+// released.
+func (c *Conn) checkStalePinning(now time.Duration) {
+	for _, sf := range c.subflows {
+		if sf.closed || sf.stale || sf.tcp.Unacked() == 0 || sf.tcp.RTO() <= sf.tcp.BaseRTO() || !c.otherUsable(sf) {
+			continue
+		}
+		sf.stale = true
+		c.Stats.StaleSubflows++
+	}
+	c.checkStale(now)
+	c.releaseSendBuffer()
 }
 
 // otherUsable reports whether a subflow other than sf can carry data.

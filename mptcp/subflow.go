@@ -90,6 +90,7 @@ type subflow struct {
 	joinAckAt     time.Duration
 
 	// Send side.
+	replNxt  uint64        // the end of the data this subflow carried (sched.Replicator)
 	maps     []sendMapping // ring of mappings not yet acknowledged at TCP level
 	mapHead  int
 	mapCount int

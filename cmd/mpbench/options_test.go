@@ -134,10 +134,11 @@ func TestMemOptions(t *testing.T) {
 		t.Errorf("--subflows 3: %d subflows from %d ports: %+v", len(c.Subflows), len(ports), c.Subflows)
 	}
 
-	// redundant: each segment goes on both subflows (as the window allows).
+	// redundant: each segment goes on both subflows, less what the peer
+	// already had when the slower one had room for it.
 	r = runJSON(t, "client", "--stack", "mem", "-n", "8M", "--sched", "redundant")
 	checkTotals(t, r, n)
-	if c := r.Client.Conns[0]; sent(c) < n*13/10 {
+	if c := r.Client.Conns[0]; sent(c) < n*3/2 {
 		t.Errorf("--sched redundant: the subflows sent %d bytes for %d", sent(c), n)
 	}
 

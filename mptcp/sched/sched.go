@@ -11,6 +11,10 @@
 //     connection cuts a mapping of up to 64 KiB for each subflow chosen.
 //   - Backup subflows (RFC 8684 §3.3.8) are chosen only when no non-backup
 //     subflow is usable at all, not merely busy (INTEROP B.9).
+//   - New data goes where Select says, from the connection's next new
+//     byte; a [Replicator]'s subflows each send from their own position
+//     instead, skipping only what the peer acknowledged (the v0.90+
+//     mptcp.org redundant scheduler's per-subflow pointer).
 //   - Schedulers register by name ([Register], [New], [Names]); one
 //     instance serves one connection.
 package sched
@@ -41,6 +45,17 @@ type Scheduler interface {
 	// mean the same data goes on each (the redundant scheduler); none
 	// means wait.
 	Select(subs []Subflow, dst []int) []int
+}
+
+// Replicator is implemented by schedulers whose subflows each carry the
+// whole stream. A subflow Select picks continues from the last byte it
+// carried, or from the peer's DATA_ACK if that is further, rather than
+// from the connection's next new byte; so a subflow that was full or
+// slow sends what it missed and skips only what the peer already has,
+// as the mptcp.org redundant scheduler does.
+type Replicator interface {
+	Scheduler
+	Replicate()
 }
 
 // hasRoom reports whether s can take at least a segment now.
@@ -174,8 +189,12 @@ func (r *RoundRobin) Select(subs []Subflow, dst []int) []int {
 
 // Redundant sends every chunk on every usable subflow that has room
 // (ALGORITHMS §3.3): the receiver keeps the first copy of each byte. It
-// trades bandwidth for latency and resilience.
+// trades bandwidth for latency and resilience. It is a Replicator: a
+// subflow that had no room for a while catches up on what it missed.
 type Redundant struct{}
+
+// Replicate implements Replicator.
+func (Redundant) Replicate() {}
 
 // Select implements Scheduler.
 func (Redundant) Select(subs []Subflow, dst []int) []int {

@@ -124,10 +124,20 @@ func TestPlainTCPLargeTransfer(t *testing.T) {
 // subflow reset in the middle of a transfer; the transfer completes on
 // the remaining subflows and closes cleanly.
 func TestSubflowFailureMidTransfer(t *testing.T) {
-	for _, mode := range []string{"cut", "blackhole", "reset"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, sched string }{
+		{"cut", ""}, {"blackhole", ""}, {"reset", ""},
+		{"cut", "roundrobin"}, {"blackhole", "roundrobin"}, {"reset", "roundrobin"},
+		{"cut", "redundant"}, {"blackhole", "redundant"}, {"reset", "redundant"},
+	} {
+		mode := tc.mode
+		name := mode
+		if tc.sched != "" {
+			name += "/" + tc.sched
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := mptcp.Config{Scheduler: tc.sched}
 			bed, err := mptcptest.NewBed(7, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)},
-				mptcp.Config{}, mptcp.Config{})
+				cfg, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

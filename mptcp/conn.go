@@ -1118,12 +1118,17 @@ func (c *Conn) checkStale(now time.Duration) {
 
 // checkStalePinning runs when the peer has all the data but a subflow's
 // TCP still holds some of it unacknowledged, keeping it in the send
-// buffer. No data is at risk there, so a subflow whose retransmission
-// timed out without progress is stale at once (a redundant subflow on a
-// dead path would otherwise hold the writer back for staleLimit timer
-// periods), and the others as checkStale decides; their bytes are
-// released.
+// buffer. If that holds the writer back, a subflow whose retransmission
+// timed out without progress is stale at once (no data is at risk; a
+// redundant subflow on a dead path would otherwise hold the writer back
+// for staleLimit timer periods), and the others as checkStale decides;
+// their bytes are released. Otherwise nothing is done: a stale subflow
+// that must retransmit released bytes is reset, which a subflow that is
+// merely recovering from a loss should not be.
 func (c *Conn) checkStalePinning(now time.Duration) {
+	if !c.snd.heldBack() {
+		return
+	}
 	for _, sf := range c.subflows {
 		if sf.closed || sf.stale || sf.tcp.Unacked() == 0 || sf.tcp.RTO() <= sf.tcp.BaseRTO() || !c.otherUsable(sf) {
 			continue

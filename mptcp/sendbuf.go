@@ -44,6 +44,14 @@ func (b *sendBuffer) space() int {
 	return max(min(b.size-int(b.end-b.dataUna), b.ring-int(b.end-b.una)), 0)
 }
 
+// heldBack reports whether bytes the DATA_ACK covered, which a subflow's
+// TCP has not acknowledged, hold the writer back: the ring has less room
+// than the data level allows, and less than 64 KiB.
+func (b *sendBuffer) heldBack() bool {
+	ring := b.ring - int(b.end-b.una)
+	return ring < b.size-int(b.end-b.dataUna) && ring < 64<<10
+}
+
 func (b *sendBuffer) pos(dsn uint64) int { return int((dsn - b.base) % uint64(b.ring)) }
 
 // write appends as much of p as fits and returns the count. The copy sums

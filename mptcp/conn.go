@@ -1044,8 +1044,9 @@ func (c *Conn) sendDataFIN() {
 // The timer also runs while a subflow's TCP holds bytes the data level
 // already acknowledged (the send buffer cannot release them): a subflow on
 // a dead path would otherwise keep the buffer full for good once another
-// subflow delivered its data, as with the redundant scheduler. The expiry
-// then finds the subflow stale and releases its bytes.
+// subflow delivered its data, as with the redundant scheduler. When those
+// bytes hold the writer back, the expiry finds the subflow stale and
+// releases them (checkStalePinning).
 func (c *Conn) armRetransmit(now time.Duration) {
 	if c.sndNxt == c.una && !(c.dataFINSent && !c.dataFINAcked) && c.snd.una >= c.una {
 		c.rtxAt = 0

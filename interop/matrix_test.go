@@ -73,6 +73,7 @@ type interopCase struct {
 	kill  bool   // reset one subflow mid-transfer (ss -K on the kernel side)
 	mtu   int    // 0: 1500
 	sched string // the mpxdp ends' scheduler; "": the default
+	v6    bool   // IPv6 addresses (fd00:i::/64) instead of IPv4
 }
 
 func (c interopCase) name() string {
@@ -86,7 +87,26 @@ func (c interopCase) name() string {
 	if c.sched != "" {
 		s += "/" + c.sched
 	}
+	if c.v6 {
+		s += "/ipv6"
+	}
 	return s
+}
+
+// a and b return path p's address on side A and side B in the case's
+// address family.
+func (c interopCase) a(p testbed.Path) netip.Addr {
+	if c.v6 {
+		return p.A6
+	}
+	return p.A4
+}
+
+func (c interopCase) b(p testbed.Path) netip.Addr {
+	if c.v6 {
+		return p.B6
+	}
+	return p.B4
 }
 
 // subflows is how many subflows the case must establish: one per path
@@ -145,6 +165,19 @@ func TestInteropRedundant(t *testing.T) {
 	}
 }
 
+// TestInteropIPv6 runs the two-path cases over IPv6 (fd00:1::/64 and
+// fd00:2::/64): the XDP program steers IPv6 TCP, NDP goes to the kernel
+// and the link resolves IPv6 neighbours, the engine sums the IPv6
+// pseudo-header, and the mpxdp client's third subflow starts from its
+// second IPv6 address.
+func TestInteropIPv6(t *testing.T) {
+	testbed.NeedRoot(t)
+	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp, mpxdpMpxdp} {
+		c := interopCase{pair: pair, paths: 2, csum: pair == kernelMpxdp, v6: true}
+		t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+	}
+}
+
 // TestInteropJumbo runs the two-path cases at MTU 9000, DSS checksums off
 // and on: the AF_XDP link hands received descriptor chains (multi-buffer)
 // to the engine in place, which reads the payload piece by piece
@@ -168,6 +201,9 @@ func runCase(t *testing.T, c interopCase) {
 	defer phase("done")
 	n := transferSize()
 	b := testbed.New(t, testbed.Config{Paths: c.paths, Checksum: c.csum, Middle: c.pair == mpxdpMpxdp, MTU: c.mtu})
+	if c.v6 {
+		b.SettleIPv6() // so that the SYN count below is exact; TestLinkSolicitsIPv6 covers resolving
+	}
 	// Capture where the kernel's stack (or the bridge) sees every frame.
 	capNS := b.NSB
 	switch c.pair {
@@ -188,22 +224,22 @@ func runCase(t *testing.T, c interopCase) {
 		if c.paths == 2 {
 			// The kernel client joins from its second address (INTEROP C.1
 			// "subflow" variant).
-			b.Endpoint(b.NSA, b.Paths[1].A4.String(), "dev", b.Paths[1].DevA, "subflow")
+			b.Endpoint(b.NSA, c.a(b.Paths[1]).String(), "dev", b.Paths[1].DevA, "subflow")
 		}
 	}
-	v4 := func(ns string) []netip.Addr {
+	addrs := func(ns string) []netip.Addr {
 		var out []netip.Addr
 		for _, p := range b.Paths {
 			if ns == b.NSA {
-				out = append(out, p.A4)
+				out = append(out, c.a(p))
 			} else {
-				out = append(out, p.B4)
+				out = append(out, c.b(p))
 			}
 		}
 		return out
 	}
 	mcfg := func(ns string, client bool) mpxdp.Config {
-		cfg := mpxdp.Config{Addrs: v4(ns), Checksums: c.csum, Scheduler: c.sched}
+		cfg := mpxdp.Config{Addrs: addrs(ns), Checksums: c.csum, Scheduler: c.sched}
 		if client && c.paths == 2 {
 			cfg.PathManager = "interop-ndiffmesh"
 		}
@@ -226,7 +262,11 @@ func runCase(t *testing.T, c interopCase) {
 	var ln net.Listener
 	var err error
 	if c.pair == mpxdpKernel {
-		ln, err = testbed.ListenMPTCP(b.NSB, "0.0.0.0:"+strconv.Itoa(port))
+		wildcard := "0.0.0.0"
+		if c.v6 {
+			wildcard = "::"
+		}
+		ln, err = testbed.ListenMPTCP(b.NSB, net.JoinHostPort(wildcard, strconv.Itoa(port)))
 	} else {
 		srv = newStack(t, b, b.NSB, mcfg(b.NSB, false), afxdp.Config{})
 		ln, err = srv.Listen("tcp", ":"+strconv.Itoa(port))
@@ -245,15 +285,15 @@ func runCase(t *testing.T, c interopCase) {
 	}()
 
 	// The client.
-	remote := netip.AddrPortFrom(b.Paths[0].B4, port)
+	remote := netip.AddrPortFrom(c.b(b.Paths[0]), port)
 	var cli *mpxdp.Stack
 	var cc net.Conn
 	if c.pair == kernelMpxdp {
-		cc, err = testbed.DialMPTCP(b.NSA, netip.AddrPortFrom(b.Paths[0].A4, 0).String(), remote.String(), 5*time.Second)
+		cc, err = testbed.DialMPTCP(b.NSA, netip.AddrPortFrom(c.a(b.Paths[0]), 0).String(), remote.String(), 5*time.Second)
 	} else {
 		cli = newStack(t, b, b.NSA, mcfg(b.NSA, true), afxdp.Config{})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		cc, err = cli.DialAddrPort(ctx, netip.AddrPortFrom(b.Paths[0].A4, 0), remote)
+		cc, err = cli.DialAddrPort(ctx, netip.AddrPortFrom(c.a(b.Paths[0]), 0), remote)
 		cancel()
 	}
 	if err != nil {
@@ -401,8 +441,8 @@ func runCase(t *testing.T, c interopCase) {
 	// subflow (its own, and one for each segment of ours in flight to it).
 	mpxdpAddr := map[string]bool{}
 	for _, p := range b.Paths {
-		mpxdpAddr[p.A4.String()] = c.pair != kernelMpxdp
-		mpxdpAddr[p.B4.String()] = c.pair != mpxdpKernel
+		mpxdpAddr[c.a(p).String()] = c.pair != kernelMpxdp
+		mpxdpAddr[c.b(p).String()] = c.pair != mpxdpKernel
 	}
 	killed := 0
 	var other []string
@@ -410,7 +450,7 @@ func runCase(t *testing.T, c interopCase) {
 		switch {
 		case mpxdpAddr[pair[0]]:
 			t.Errorf("captured %d RSTs from mpxdp %s to %s", k, pair[0], pair[1])
-		case c.kill && (pair[0] == b.Paths[1].A4.String() || pair[1] == b.Paths[1].A4.String()):
+		case c.kill && (pair[0] == c.a(b.Paths[1]).String() || pair[1] == c.a(b.Paths[1]).String()):
 			killed += k
 		default:
 			other = append(other, fmt.Sprintf("%s->%s: %d", pair[0], pair[1], k))

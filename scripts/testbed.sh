@@ -129,6 +129,11 @@ up() {
 			ip -n "$ns" addr add "10.0.$i.$peer/24" dev "$dev"
 			ip -n "$ns" addr add "fd00:$i::$peer/64" dev "$dev" nodad
 			ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
+			# No duplicate address detection, for the link-local address
+			# either: while that is tentative (the first second) the kernel
+			# solicits no neighbour for a request that carries no packet,
+			# as mpxdp's NTF_USE requests are (docs/interop.md, "IPv6").
+			ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$dev.accept_dad=0"
 			if [ "$offloads" = off ]; then
 				ip netns exec "$ns" ethtool -K "$dev" tx off >/dev/null
 			fi
@@ -138,7 +143,10 @@ up() {
 		ip -n "$nsa" rule add from "10.0.$i.2" table "10$i"
 		ip -n "$nsa" route add 10.0.0.0/16 dev "${name}a$i" table "10$i"
 		ip -n "$nsa" -6 rule add from "fd00:$i::2" table "10$i"
-		ip -n "$nsa" -6 route add fd00::/16 dev "${name}a$i" table "10$i"
+		# Through B's address on the path: B's kernel answers neighbour
+		# solicitations only for addresses of the interface they arrive
+		# on (ARP answers for any), so fd00:1::1 is not on-link on path 2.
+		ip -n "$nsa" -6 route add fd00::/16 via "fd00:$i::1" dev "${name}a$i" table "10$i"
 	done
 	trap - ERR
 	echo "testbed: $nsa ($name""a1..a$paths) <-> $nsb ($name""b1..b$paths), mtu $mtu, $queues queue(s), csum $csum, offloads $offloads, cc $cc, middle $middle"

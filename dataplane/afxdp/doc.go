@@ -25,6 +25,10 @@
 //     rtnetlink, cached per (source, destination) and per next hop, kept
 //     current by change notifications, and resolved by the kernel itself
 //     (NTF_USE) when unknown; packets wait for resolution in their frames.
+//     For IPv6 the Link also sends a neighbour solicitation from the
+//     waiting packet's source address, which the kernel cannot do for a
+//     lookup without a packet while the NIC has no usable link-local
+//     address.
 //     Nothing is configured statically and nothing is asked per packet in
 //     steady state.
 //   - Ports. The stack's ephemeral range must be outside the kernel's

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpxdp/mpxdp/cksum"
 	"github.com/mpxdp/mpxdp/dataplane/link"
 	"github.com/mpxdp/mpxdp/xsk"
 )
@@ -569,8 +570,13 @@ func (l *Link) Transmit(lens []int) {
 			if ethLen+n > l.frameSize || !l.rs.wait(r.nb, pending{addr: addr, n: uint32(n)}, l.now) {
 				l.stats.NoRoute++
 				l.freeRes(addr)
-			} else if l.jumbo {
+				break
+			}
+			if l.jumbo {
 				l.freeTail(addr, 1)
+			}
+			if pkt[0]>>4 == 6 && l.rs.solicitDue(r.nb, l.now) {
+				l.solicit(r.nic, r.nb.key.addr, netip.AddrFrom16([16]byte(pkt[8:24])))
 			}
 		case l.jumbo:
 			r.nb.used = true
@@ -678,6 +684,49 @@ func wholeChains(descs []xsk.Desc, room int) []xsk.Desc {
 		room--
 	}
 	return descs[:room]
+}
+
+// nsLen is an IPv6 neighbour solicitation with the source link-layer
+// address option (RFC 4861 §4.3): IPv6 header, ICMPv6 type, code and
+// checksum, 4 reserved bytes, the target, and the 8-byte option.
+const nsLen = 40 + 8 + 16 + 8
+
+// solicit queues an IPv6 neighbour solicitation for target from src on n
+// (see resolver.solicitDue), sent with the packets of this Transmit.
+func (l *Link) solicit(n *nic, target, src netip.Addr) {
+	addr, ok := l.umem.Alloc()
+	if !ok {
+		return // the kernel's own probes go on
+	}
+	writeSolicitation(l.umem.Frame(addr, ethLen+nsLen), n.mac, target, src)
+	n.txq = append(n.txq, xsk.Desc{Addr: addr, Len: ethLen + nsLen})
+}
+
+// writeSolicitation writes an Ethernet frame carrying a neighbour
+// solicitation for target from src and mac into f: to the target's
+// solicited-node multicast group (RFC 4291 §2.7.1) and its MAC (RFC 2464
+// §7), hop limit 255 (RFC 4861 §7.1.1).
+func writeSolicitation(f []byte, mac [6]byte, target, src netip.Addr) {
+	t := target.As16()
+	group := [16]byte{0: 0xff, 1: 0x02, 11: 0x01, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]}
+	copy(f[0:6], []byte{0x33, 0x33, 0xff, t[13], t[14], t[15]})
+	copy(f[6:12], mac[:])
+	binary.BigEndian.PutUint16(f[12:], 0x86dd)
+	ip := f[ethLen : ethLen+nsLen]
+	clear(ip)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], nsLen-40)
+	ip[6], ip[7] = unix.IPPROTO_ICMPV6, 255
+	s := src.As16()
+	copy(ip[8:24], s[:])
+	copy(ip[24:40], group[:])
+	icmp := ip[40:]
+	icmp[0] = 135 // neighbour solicitation
+	copy(icmp[8:24], t[:])
+	icmp[24], icmp[25] = 1, 1 // source link-layer address, 8 bytes
+	copy(icmp[26:32], mac[:])
+	sum := cksum.Checksum(icmp, cksum.IPv6PseudoHeader(s, group, unix.IPPROTO_ICMPV6, nsLen-40))
+	binary.BigEndian.PutUint16(icmp[2:], sum)
 }
 
 // sendPending transmits packets whose neighbour the kernel just resolved.

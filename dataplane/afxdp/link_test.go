@@ -1,6 +1,7 @@
 package afxdp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -289,6 +290,95 @@ func TestLink(t *testing.T) {
 	}
 	if ss := l.SocketStats(); len(ss) != 2 || ss[0].Mode != xsk.ModeCopy {
 		t.Errorf("socket stats %+v", ss)
+	}
+}
+
+// TestLinkSolicitsIPv6 removes A's IPv6 link-local address, from which
+// the kernel sends the neighbour solicitations that NTF_USE asks for: the
+// kernel alone then never resolves B (it would for its own packets, from
+// their source address). The Link's own solicitation, from the SYN's
+// source address, completes the kernel's entry, and the SYN leaves. The
+// SYN is sent again after 1.2 s, as TCP would, since B's kernel drops
+// solicitations from a global address during about a second after its
+// link comes up. The frame itself is checked in TestWriteSolicitation.
+func TestLinkSolicitsIPv6(t *testing.T) {
+	b := testbed.New(t, testbed.Config{Paths: 1})
+	p := b.Paths[0]
+	b.Run(b.NSA, "ip", "-6", "addr", "flush", "dev", p.DevA, "scope", "link")
+	if out := b.Run(b.NSA, "ip", "-6", "addr", "show", "dev", p.DevA, "scope", "link"); strings.Contains(out, "fe80") {
+		t.Fatalf("link-local address left:\n%s", out)
+	}
+	l := openLink(t, b, Config{})
+	var ln net.Listener
+	b.Do(b.NSB, func() (err error) {
+		ln, err = net.Listen("tcp", ":7001")
+		return err
+	})
+	defer ln.Close()
+	local, remote := netip.AddrPortFrom(p.A6, 61001), netip.AddrPortFrom(p.B6, 7001)
+	answered := false
+	for try := 0; try < 3 && !answered; try++ {
+		send(t, l, tcpPacket(local, remote, fSYN, 1000, 0, nil))
+		_, answered = recv(t, l, 1200*time.Millisecond, func(s segment) bool {
+			return s.dst == local && s.src == remote && s.flags == fSYN|fACK && s.ack == 1001
+		})
+	}
+	rs := l.ResolverStats()
+	if !answered {
+		t.Fatalf("no SYN/ACK to three SYNs: resolver %+v, neighbours of A:\n%s", rs, b.Run(b.NSA, "ip", "-6", "neigh"))
+	}
+	send(t, l, tcpPacket(local, remote, fRST, 1001, 0, nil))
+	if rs.Solicitations < 1 || rs.Solicitations > 3 || rs.Resolved != 1 {
+		t.Errorf("resolver %+v: want a solicitation of our own per SYN until resolved, and the neighbour resolved", rs)
+	}
+	// Resolved: no more solicitations; and IPv4 needs none.
+	handshake(t, l, netip.AddrPortFrom(p.A6, 61002), remote)
+	handshake(t, l, netip.AddrPortFrom(p.A4, 61003), netip.AddrPortFrom(p.B4, 7001))
+	if got := l.ResolverStats().Solicitations; got != rs.Solicitations {
+		t.Errorf("%d solicitations after the neighbour was resolved, want %d", got, rs.Solicitations)
+	}
+}
+
+// TestWriteSolicitation checks the neighbour solicitation frame against
+// RFC 4861 §4.3 and §7.1.1 and the multicast mappings of RFC 4291 §2.7.1
+// and RFC 2464 §7.
+func TestWriteSolicitation(t *testing.T) {
+	mac := [6]byte{0x02, 0, 0, 0, 0, 0x0a}
+	target := netip.MustParseAddr("fd00:1::12:3456")
+	src := netip.MustParseAddr("fd00:1::2")
+	f := make([]byte, ethLen+nsLen)
+	for i := range f {
+		f[i] = 0xee // writeSolicitation must clear what it does not set
+	}
+	writeSolicitation(f, mac, target, src)
+	if got, want := f[:6], []byte{0x33, 0x33, 0xff, 0x12, 0x34, 0x56}; !bytes.Equal(got, want) {
+		t.Errorf("destination MAC %x, want %x", got, want)
+	}
+	if !bytes.Equal(f[6:12], mac[:]) || binary.BigEndian.Uint16(f[12:]) != 0x86dd {
+		t.Errorf("Ethernet header %x", f[:14])
+	}
+	ip := f[ethLen:]
+	if ip[0] != 0x60 || binary.BigEndian.Uint16(ip[4:]) != 32 || ip[6] != 58 || ip[7] != 255 {
+		t.Errorf("IPv6 header %x: want version 6, payload 32, ICMPv6, hop limit 255", ip[:8])
+	}
+	if netip.AddrFrom16([16]byte(ip[8:24])) != src || netip.AddrFrom16([16]byte(ip[24:40])) != netip.MustParseAddr("ff02::1:ff12:3456") {
+		t.Errorf("addresses %x -> %x", ip[8:24], ip[24:40])
+	}
+	icmp := ip[40:]
+	if icmp[0] != 135 || icmp[1] != 0 || binary.BigEndian.Uint32(icmp[4:]) != 0 || netip.AddrFrom16([16]byte(icmp[8:24])) != target {
+		t.Errorf("solicitation %x", icmp[:24])
+	}
+	if icmp[24] != 1 || icmp[25] != 1 || !bytes.Equal(icmp[26:32], mac[:]) {
+		t.Errorf("source link-layer address option %x", icmp[24:])
+	}
+	// The checksum over the pseudo-header and the message folds to zero.
+	s := csum(ip[8:40], 0)
+	s = csum(icmp, s+32+58)
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	if s != 0xffff {
+		t.Errorf("ICMPv6 checksum does not verify: sum %#x", s)
 	}
 }
 

@@ -416,11 +416,15 @@ func openMonitor() (*monitor, error) {
 	// A large buffer so that a burst of changes does not overflow it
 	// (ENOBUFS makes the Link forget everything and ask again).
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	// Policy rules too: a rule decides the route of a source-bound
+	// subflow as much as a route does (the groups' bits are 1 << (group
+	// - 1); IPv6 rules have no RTMGRP_ name).
 	groups := uint32(unix.RTMGRP_NEIGH | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE | unix.RTMGRP_LINK |
-		unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR)
+		unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR |
+		1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
 		unix.Close(fd)
-		return nil, setupErr("bind(AF_NETLINK, RTMGRP_NEIGH|ROUTE|LINK)", err, "")
+		return nil, setupErr("bind(AF_NETLINK, RTMGRP_NEIGH|ROUTE|RULE|LINK|IFADDR)", err, "")
 	}
 	return &monitor{fd: fd, buf: make([]byte, 64<<10)}, nil
 }

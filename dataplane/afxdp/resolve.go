@@ -14,7 +14,7 @@ import (
 //   - A route cache keyed by (source, destination). A miss asks the kernel
 //     (RTM_GETROUTE with both addresses, so source-based policy routing
 //     applies, as it does for kernel MPTCP subflows bound to an address).
-//     Any route, link or address change notification empties it.
+//     Any route, rule, link or address change notification empties it.
 //   - A neighbour cache keyed by (NIC, next hop), shared by the routes
 //     through that next hop. A miss reads the kernel's entry
 //     (RTM_GETNEIGH); an entry without a usable address is resolved by
@@ -62,6 +62,7 @@ type neighbour struct {
 	state   uint16 // the kernel's NUD_* state, as last heard
 	used    bool   // a packet went to it since the last refresh
 	asked   time.Time
+	nsSent  time.Time // the Link's own IPv6 solicitation last sent (solicitDue)
 	since   time.Time // when the first pending packet was queued
 	pending []pending
 }
@@ -84,6 +85,7 @@ type ResolverStats struct {
 	Resolved      uint64 // neighbours that became usable while packets waited
 	Failed        uint64 // neighbours that failed while packets waited
 	PendingDrops  uint64 // packets dropped waiting (failure, timeout, queue full)
+	Solicitations uint64 // IPv6 neighbour solicitations the Link sent itself
 }
 
 type resolver struct {
@@ -232,6 +234,28 @@ func (rs *resolver) ask(nb *neighbour, now time.Time) {
 	rs.nl.use(nb.key.ifindex, nb.key.addr)
 }
 
+// solicitDue reports whether the Link should send its own neighbour
+// solicitation for the IPv6 neighbour nb now, at most once per retryEvery.
+//
+// NTF_USE makes the kernel create the entry and probe it, but a probe
+// that no packet triggered goes out from the NIC's link-local address
+// (Linux ndisc_solicit takes the source from the queued packet, and there
+// is none), so the kernel sends nothing while that address is tentative
+// (duplicate address detection, about a second after the link comes up)
+// or when the NIC has none (addrgenmode none). The Link then solicits from
+// the waiting packet's own source address, as the kernel does for its own
+// packets; the answer (RFC 4861 §7.2.5) completes the kernel's entry and
+// comes back to the resolver as a notification.
+func (rs *resolver) solicitDue(nb *neighbour, now time.Time) bool {
+	if !nb.key.addr.Is6() || nb.key.addr.Is4In6() || nb.state&(unix.NUD_PERMANENT|unix.NUD_NOARP) != 0 ||
+		(!nb.nsSent.IsZero() && now.Sub(nb.nsSent) < retryEvery) {
+		return false
+	}
+	nb.nsSent = now
+	rs.stats.Solicitations++
+	return true
+}
+
 // update applies the kernel's view of an entry.
 func (rs *resolver) update(nb *neighbour, ni neighInfo) {
 	nb.state = ni.state
@@ -282,8 +306,8 @@ func (rs *resolver) poll(now time.Time) error {
 			}
 			rs.update(nb, ni)
 			rs.settle(nb)
-		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE, unix.RTM_NEWLINK, unix.RTM_DELLINK,
-			unix.RTM_NEWADDR, unix.RTM_DELADDR:
+		case unix.RTM_NEWROUTE, unix.RTM_DELROUTE, unix.RTM_NEWRULE, unix.RTM_DELRULE,
+			unix.RTM_NEWLINK, unix.RTM_DELLINK, unix.RTM_NEWADDR, unix.RTM_DELADDR:
 			rs.flushRoutes()
 		}
 	})

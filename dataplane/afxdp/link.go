@@ -700,6 +700,8 @@ func (l *Link) solicit(n *nic, target, src netip.Addr) {
 	}
 	writeSolicitation(l.umem.Frame(addr, ethLen+nsLen), n.mac, target, src)
 	n.txq = append(n.txq, xsk.Desc{Addr: addr, Len: ethLen + nsLen})
+	l.stats.TxPackets++ // flush takes it back if the ring has no room
+	l.stats.TxBytes += nsLen
 }
 
 // writeSolicitation writes an Ethernet frame carrying a neighbour

@@ -279,14 +279,15 @@ func TestLink(t *testing.T) {
 	}
 
 	// In: 4 SYN/ACKs, 4 RSTs, the claimed port's SYN/ACK. Out: 4 × (SYN,
-	// RST, data), the claimed port's SYN and RST, the released port's SYN.
+	// RST, data), the claimed port's SYN and RST, the released port's SYN,
+	// and the link's own neighbour solicitation on each path (IPv6).
 	st := l.Stats()
-	if st.NoRoute != 0 || st.Malformed != 0 || st.RxDropped != 0 || st.TxDropped != 0 || st.RxPackets != 9 || st.TxPackets != 15 {
+	if st.NoRoute != 0 || st.Malformed != 0 || st.RxDropped != 0 || st.TxDropped != 0 || st.RxPackets != 9 || st.TxPackets != 17 {
 		t.Errorf("stats %+v", st)
 	}
 	rs := l.ResolverStats()
-	if rs.NeighRequests != 4 || rs.Resolved != 4 {
-		t.Errorf("resolver %+v: want 4 neighbours resolved (2 paths, IPv4 and IPv6)", rs)
+	if rs.NeighRequests != 4 || rs.Resolved != 4 || rs.Solicitations != 2 {
+		t.Errorf("resolver %+v: want 4 neighbours resolved (2 paths, IPv4 and IPv6), 2 solicitations (IPv6)", rs)
 	}
 	if ss := l.SocketStats(); len(ss) != 2 || ss[0].Mode != xsk.ModeCopy {
 		t.Errorf("socket stats %+v", ss)

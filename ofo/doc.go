@@ -58,6 +58,16 @@
 // their generations stay odd: a hint to one is recognised as stale by its
 // segment lying below the left edge, where nothing queued ever is.
 //
+// Two exceptions serve striped subflows (segments dealt one at a time, so
+// that a subflow's next segment never continues its own last one). Once two
+// of a subflow's segments in a row were placed after the run that followed
+// its hint, the hint predicts: it names the last segment of the run after
+// the newcomer's, where the subflow's next segment starts if the subflows
+// keep taking turns, so that segment is an ordinary hint hit. And an
+// in-order insert returns the caller's hint unchanged: the data is
+// delivered next, and a retransmission a subflow carries should not cost
+// it its shortcut. Both are only hints; a wrong one costs a search.
+//
 // # Structure and cost
 //
 // Nodes sit in one slice and link by int32 index (no pointers for the

@@ -26,7 +26,7 @@ type List struct {
 
 // NewList returns an empty List; see New.
 func NewList(c Config) *List {
-	if c.Capacity < 1 || c.Capacity > 1<<30 {
+	if c.Capacity < 1 || c.Capacity > 1<<28 {
 		panic("ofo: capacity out of range")
 	}
 	l := &List{nodes: make([]lnode, c.Capacity), release: c.Release}

@@ -56,7 +56,7 @@ type Queue struct {
 // New returns an empty queue whose left edge is c.Start, with c.Capacity
 // nodes allocated up front.
 func New(c Config) *Queue {
-	if c.Capacity < 1 || c.Capacity > 1<<30 {
+	if c.Capacity < 1 || c.Capacity > 1<<28 {
 		panic("ofo: capacity out of range")
 	}
 	q := &Queue{nodes: make([]qnode, c.Capacity), release: c.Release}
@@ -117,7 +117,7 @@ func (q *Queue) hint(i int32) Hint { return Hint{n: i + 1, gen: q.nodes[i].gen} 
 // below the left edge, where no queued segment ever is. Allocating a node
 // makes its generation odd and new either way (alloc).
 func (q *Queue) live(h Hint) int32 {
-	i := h.n - 1
+	i := h.n&hintNode - 1
 	if uint32(i) >= uint32(len(q.nodes)) || h.gen&1 == 0 {
 		return nilNode
 	}
@@ -148,8 +148,9 @@ func (q *Queue) alloc() int32 {
 //
 // The returned Hint names the last segment of the run that now holds s (or,
 // for a Duplicate, the run that covers s's start): where the subflow's next
-// segment lands if it continues the run. After Old, Beyond or Full, h is
-// returned unchanged.
+// segment lands if it continues the run. After Old, Beyond or Full, and
+// when s starts at the left edge, h is returned unchanged. A striped
+// subflow's hint predicts instead (see ahead and Hint).
 func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 	q.stats.Inserts++
 	if s.Len == 0 {
@@ -165,12 +166,26 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 
 	// In order: TCP's fast path. The left edge is the only place where
 	// data can precede every queued run.
+	// The caller's hint is returned unchanged (if it has one): s is
+	// delivered next (the engine calls PopRun after every insert), and s
+	// is a retransmission or a copy the subflow carried, or the subflow's
+	// next segment is in order too. A hint to s would be stale by then,
+	// while the subflow's next new segment lands where its hint says: the
+	// run it continues, or, for a predicting hint, the predicted run,
+	// which the index cannot find either, since a predicted hit records
+	// nothing (at depth 10,000 with runs of one segment such a segment
+	// walked about 450 runs).
 	if a == q.left {
 		q.stats.InOrder++
+		pt := nilNode
 		if q.ready {
-			return q.place(s, q.firstTail, h, r)
+			pt = q.firstTail
 		}
-		return q.place(s, nilNode, h, r)
+		nh, r := q.place(s, pt, h, r)
+		if h.n != 0 {
+			return h, r
+		}
+		return nh, r
 	}
 
 	// The shortcut (NSDI'12 §4.3): the subflow's last segment ends where
@@ -187,11 +202,18 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 			if nh == nilNode || next != a { // hn ends its run
 				q.stats.HintHits++
 				if q.free != nilNode && (nh == nilNode || before(s.End(), next)) {
+					if h.n&hintAhead != 0 && nh != nilNode {
+						// Still striped: predict again, from the run
+						// after s (which stops short of it).
+						q.stats.AheadHits++
+						_, r = q.extend(s, hn, nh, r)
+						return q.ahead(nh), r
+					}
 					return q.extend(s, hn, nh, r)
 				}
 				return q.place(s, hn, h, r)
 			}
-		} else if nh != nilNode && next != e {
+		} else if h.n&hintAhead == 0 && nh != nilNode && next != e {
 			// The run after the hint's. When subflows take turns
 			// (segments striped one at a time or in short runs) and
 			// the faster ones have delivered what was sent between
@@ -205,15 +227,25 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 				if !nd.rec { // as below the switch
 					q.ends[q.endSlot(e)], nd.rec = hn, true
 				}
+				striped := h.n&hintStriped != 0
 				nx := q.nodes[t].next
 				if q.free != nilNode && (nx == nilNode || before(s.End(), q.nodes[nx].seg.DSN)) {
 					h, r = q.extend(s, t, nx, r)
 				} else {
 					h, r = q.place(s, t, h, r)
 				}
-				if r.Stored() {
-					t := h.n - 1
-					q.ends[q.endSlot(q.end(t))], q.nodes[t].rec = t, true
+				if !r.Stored() {
+					return h, r
+				}
+				t = h.n - 1
+				q.ends[q.endSlot(q.end(t))], q.nodes[t].rec = t, true
+				if !striped {
+					h.n |= hintStriped
+				} else if nx = q.nodes[t].next; nx != nilNode {
+					// Twice in a row: the subflows take turns, and
+					// the subflow's next segment will continue the run
+					// after the one s joined, as s did here.
+					h = q.ahead(nx)
 				}
 				return h, r
 			}
@@ -271,6 +303,20 @@ func (q *Queue) Insert(s Seg, h Hint) (Hint, Result) {
 		q.ends[q.endSlot(q.end(t))], q.nodes[t].rec = t, true
 	}
 	return h, r
+}
+
+// ahead returns the hint for a striped subflow whose last segment ends
+// the run just before nh, a run's first node that is not the first run's:
+// the last node of nh's run, where that subflow's next segment starts if
+// the subflows keep taking turns (the faster ones have delivered what is
+// sent between its two segments; the slower ones have not). The next insert
+// then checks it like any hint: two node loads (the predicted node, loaded
+// here, and the one after it) instead of the four of the run after the
+// hint's (the hinted node, the next one, that run's last node and the one
+// after it), and no store to the index.
+func (q *Queue) ahead(nh int32) Hint {
+	t := q.nodes[nh].run
+	return Hint{n: (t + 1) | hintAhead, gen: q.nodes[t].gen}
 }
 
 // endSlot returns the ends slot for a run ending at DSN e: a multiplicative

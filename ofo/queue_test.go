@@ -573,6 +573,93 @@ func TestNextRun(t *testing.T) {
 	}
 }
 
+// TestAheadHint: subflows taking turns one segment at a time. After two
+// segments placed through the run after its hint's, a subflow's hint
+// predicts: it names the last node of the run after the one the newcomer
+// joined, where the subflow's next segment starts, so that segment is a
+// hint hit (AheadHits), with no index entry or search. An in-order insert
+// keeps the caller's hint; a miss leaves the predicted node in the index.
+func TestAheadHint(t *testing.T) {
+	// Four subflows: 0 and 1 ahead (units 4k and 4k+1), 3 behind (4k+3,
+	// never arrives), and the one tested, 2 (units 4k+2). Unit k holds
+	// bytes [10k, 10k+10).
+	q := New(Config{Capacity: 64, Start: 0})
+	u := func(k int) Seg { return seg(uint64(10*k), 10, uint64(k)) }
+	for k := 4; k <= 28; k += 4 {
+		q.Insert(u(k), Hint{})
+		q.Insert(u(k+1), Hint{})
+	}
+	step := func(h Hint, k int, want string, ahead bool) Hint {
+		t.Helper()
+		st0 := q.Stats()
+		h, r := q.Insert(u(k), h)
+		st := q.Stats()
+		got := ""
+		switch {
+		case st.AheadHits > st0.AheadHits && st.HintHits > st0.HintHits:
+			got = "ahead"
+		case st.HintHits > st0.HintHits:
+			got = "hint"
+		case st.NextHits > st0.NextHits:
+			got = "next"
+		case st.EndHits > st0.EndHits:
+			got = "end"
+		case st.EdgeHits > st0.EdgeHits:
+			got = "edge"
+		case st.Scans > st0.Scans:
+			got = "scan"
+		case st.InOrder > st0.InOrder:
+			got = "in order"
+		}
+		if r != Queued || got != want {
+			t.Fatalf("unit %d: %v placed by %q, want %q; %+v", k, r, got, want, st)
+		}
+		if (h.n&hintAhead != 0) != ahead {
+			t.Fatalf("unit %d: hint %+v, predicting %v", k, h, ahead)
+		}
+		if i := q.live(h); ahead && want != "in order" && (i == nilNode || q.nodes[i].seg.Handle != uint64(k+3) || !q.isTail(i)) {
+			t.Fatalf("unit %d: predicting hint %+v does not name unit %d, the end of the run after", k, h, k+3)
+		}
+		if err := q.check(); err != nil {
+			t.Fatalf("unit %d: %v", k, err)
+		}
+		return h
+	}
+	// Unit 5 was appended to the last run and so not recorded in the
+	// index: a search.
+	h := step(Hint{}, 6, "scan", false)
+	h = step(h, 10, "next", false)
+	if h.n&hintStriped == 0 {
+		t.Fatalf("hint %+v after a placement after the run following it: not marked striped", h)
+	}
+	h = step(h, 14, "next", true) // twice in a row: predicting
+	h = step(h, 18, "ahead", true)
+	// A retransmission the subflow carries, in order: the hint is kept.
+	h0 := h
+	if h = step(h, 0, "in order", true); h != h0 {
+		t.Fatalf("in order: hint %+v returned as %+v", h0, h)
+	}
+	h = step(h, 22, "ahead", true)
+	// Unit 1 continues unit 0, which no hint names and the index does
+	// not hold (in-order data is delivered next): a search, from the
+	// first run's end, of no steps. The prediction missed, so the
+	// predicted node (unit 25, before the subflow's next unit) goes to
+	// the index.
+	steps := q.Stats().BatchSteps
+	h = step(h, 1, "scan", false)
+	if q.Stats().BatchSteps != steps {
+		t.Fatalf("unit 1: %d runs walked", q.Stats().BatchSteps-steps)
+	}
+	h = step(h, 26, "end", false)
+	if h = step(h, 30, "next", false); h.n&hintStriped == 0 {
+		t.Fatalf("hint %+v: not marked striped", h)
+	}
+	dst := make([]Range, 16)
+	if got := dst[:q.Blocks(dst)]; !slices.Equal(got, []Range{{0, 20}, {40, 70}, {80, 110}, {120, 150}, {160, 190}, {200, 230}, {240, 270}, {280, 310}}) {
+		t.Fatalf("blocks %v", got)
+	}
+}
+
 // TestPopRun checks run-level delivery: everything in order comes out as
 // one range, a queue without Release frees the run without visiting its
 // nodes, and hints and index entries naming those nodes are recognised as
@@ -682,7 +769,8 @@ func TestPopRunZeroAllocs(t *testing.T) {
 			}
 		}
 		// Segments striped one at a time, subflow sf lagging 2*sf
-		// steps: subflows 1 and 2 continue the run after their hint's.
+		// steps: subflows 1 and 2 continue the run after their hint's,
+		// then their predicted hints.
 		base += 1600
 		for step := range 8 + 6 {
 			for sf := range 4 {
@@ -698,7 +786,10 @@ func TestPopRunZeroAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, round); n != 0 {
 		t.Fatalf("%v allocations per round", n)
 	}
-	if st := q.Stats(); q.Len() != 0 || q.Next() != dsn || st.Delivered != 1001*48+48 || st.NextHits < 1001*2*6 {
-		t.Fatalf("Len %d Next %d, want 0 and %d; delivered %d, next-run hits %d", q.Len(), q.Next(), dsn, st.Delivered, st.NextHits)
+	// Per round, subflows 1 and 2 each place two segments after the run
+	// following their hint, which makes the hint predict (striped), and
+	// then three through the predicted predecessor.
+	if st := q.Stats(); q.Len() != 0 || q.Next() != dsn || st.Delivered != 1001*48+48 || st.NextHits != 1002*2*2 || st.AheadHits != 1002*2*3 {
+		t.Fatalf("Len %d Next %d, want 0 and %d; delivered %d, next-run hits %d ahead %d", q.Len(), q.Next(), dsn, st.Delivered, st.NextHits, st.AheadHits)
 	}
 }

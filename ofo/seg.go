@@ -39,10 +39,22 @@ type Range struct {
 // A Hint from another queue, or a corrupted one, may name a live node by
 // chance; the queue checks a hint's position against the structure before
 // it trusts it, so no Hint can misplace data.
+//
+// While a subflow's segments are striped with other subflows' (each one
+// continues not its own last segment but the run that follows it), Insert
+// returns instead the predicted predecessor of the subflow's next segment:
+// the last node of the run after the one the newcomer joined (Queue.ahead).
 type Hint struct {
-	n   int32  // node index + 1; 0 = none
+	n   int32  // node index + 1 (hintNode bits), 0 = none, and the hintStriped and hintAhead flags
 	gen uint32 // the node's generation when the hint was made (odd: live)
 }
+
+// Hint.n's flags. Capacity is at most 1<<28, so index + 1 fits in hintNode.
+const (
+	hintNode    = 1<<29 - 1
+	hintStriped = 1 << 29 // Insert placed the subflow's last segment after the run that followed its hint
+	hintAhead   = 1 << 30 // the hint names the predicted predecessor of the subflow's next segment
+)
 
 // Result tells what Insert did with a segment.
 type Result uint8
@@ -86,6 +98,7 @@ type Stats struct {
 	Inserts    uint64 // calls to Insert
 	InOrder    uint64 // inserts that began at the left edge (TCP's fast path)
 	HintHits   uint64 // out-of-order inserts placed through the caller's Hint
+	AheadHits  uint64 // the HintHits whose Hint named a predicted predecessor (see Hint)
 	EndHits    uint64 // out-of-order inserts placed after a run end found in the queue's index of run ends
 	NextHits   uint64 // out-of-order inserts placed after the run that follows the caller's Hint
 	EdgeHits   uint64 // out-of-order inserts placed in O(1) before the first or after the last data
@@ -106,7 +119,7 @@ type Stats struct {
 // Config sizes and starts a queue.
 type Config struct {
 	// Capacity is the most segments the queue holds. Its nodes are allocated
-	// once, at creation. It must be at least 1.
+	// once, at creation. It must be between 1 and 1<<28.
 	Capacity int
 	// Start is the initial left edge: the DSN of the first byte expected.
 	Start uint64

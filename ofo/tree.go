@@ -30,7 +30,7 @@ type Tree struct {
 
 // NewTree returns an empty Tree; see New.
 func NewTree(c Config) *Tree {
-	if c.Capacity < 1 || c.Capacity > 1<<30 {
+	if c.Capacity < 1 || c.Capacity > 1<<28 {
 		panic("ofo: capacity out of range")
 	}
 	t := &Tree{nodes: make([]tnode, c.Capacity+1), release: c.Release, left: c.Start}

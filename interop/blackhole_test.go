@@ -15,8 +15,8 @@ import (
 )
 
 // TestInteropSYNBlackhole puts a middlebox that drops SYNs carrying an
-// MPTCP option (iptables, TCP option kind 30) between mpxdp and the
-// kernel, in both roles. The client resends its SYN twice with
+// MPTCP option (an nftables rule on a bridge between the two namespaces)
+// between mpxdp and the kernel, in both roles. The client resends its SYN twice with
 // MP_CAPABLE and then without (RFC 8684 §3.1; INTEROP B.1), connects as
 // plain TCP, moves data intact, and opens the next connection as plain TCP
 // at once (blackhole mode): mpxdp as Linux 6.18 does, and mpxdp as the
@@ -30,7 +30,7 @@ import (
 // again, so the client's next SYN leaves from a new port and connects.
 func TestInteropSYNBlackhole(t *testing.T) {
 	testbed.NeedRoot(t)
-	testbed.NeedTools(t, "iptables")
+	testbed.NeedTools(t, "nft")
 	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp} {
 		t.Run(pair.String(), func(t *testing.T) { runBlackhole(t, pair, false) })
 	}
@@ -40,33 +40,27 @@ func TestInteropSYNBlackhole(t *testing.T) {
 }
 
 func runBlackhole(t *testing.T, pair pairing, synAck bool) {
-	b := testbed.New(t, testbed.Config{Paths: 1})
-	// The rule sits where the kernel's netfilter sees the dropped
-	// segments: the kernel server's input or the kernel client's output
-	// for SYNs, the kernel client's input or the kernel server's output
-	// for SYN/ACKs (AF_XDP takes mpxdp's frames before netfilter).
-	ruleNS, chain, flags := b.NSB, "INPUT", []string{"--syn"}
-	switch {
-	case synAck && pair == mpxdpKernel:
-		flags = []string{"--tcp-flags", "SYN,ACK", "SYN,ACK"}
-		chain = "OUTPUT"
-	case synAck:
-		flags = []string{"--tcp-flags", "SYN,ACK", "SYN,ACK"}
-		ruleNS = b.NSA
-	case pair == kernelMpxdp:
-		ruleNS, chain = b.NSA, "OUTPUT"
+	// The middlebox is a bridge between the two ends that drops what it
+	// dislikes without a word: a rule on an end's own netfilter hooks
+	// would fail that end's transmission instead (EPERM), and a Linux
+	// listener whose SYN/ACK retransmission fails drops its request,
+	// which no real middlebox makes it do.
+	b := testbed.New(t, testbed.Config{Paths: 1, Middle: true})
+	flags := "syn"
+	if synAck {
+		flags = "syn | ack"
 	}
-	rule := append([]string{"iptables", "-w", "-A", chain, "-p", "tcp"}, flags...)
-	b.Run(ruleNS, append(rule, "--tcp-option", "30", "-j", "DROP")...)
+	b.Run(b.NSM, "nft", "add table bridge mbox")
+	b.Run(b.NSM, "nft", "add chain bridge mbox through { type filter hook forward priority 0; policy accept; }")
+	b.Run(b.NSM, "nft", "add rule bridge mbox through tcp flags & (syn | ack) == ("+flags+") tcp option mptcp exists counter drop")
 	dropped := func() int {
-		out := b.Run(ruleNS, "iptables", "-w", "-L", chain, "-v", "-x", "-n")
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) > 2 && f[2] == "DROP" {
-				n, _ := strconv.Atoi(f[0])
+		out := b.Run(b.NSM, "nft", "list chain bridge mbox through")
+		if _, tail, ok := strings.Cut(out, "counter packets "); ok {
+			if n, err := strconv.Atoi(strings.Fields(tail)[0]); err == nil {
 				return n
 			}
 		}
-		t.Fatalf("no DROP rule in %s:\n%s", chain, out)
+		t.Fatalf("no drop counter in the middlebox:\n%s", out)
 		return 0
 	}
 	kernelNS := b.NSB

@@ -143,13 +143,15 @@ func TestInterop(t *testing.T) {
 }
 
 // TestInteropSubflowKill resets a subflow on path 2 with `ss -K` on the
-// kernel's side in the middle of the transfer: the connection goes on over
-// the others and every byte arrives.
+// kernel's side in the middle of the transfer, over IPv4 and IPv6: the
+// connection goes on over the others and every byte arrives.
 func TestInteropSubflowKill(t *testing.T) {
 	testbed.NeedRoot(t)
-	for _, pair := range []pairing{mpxdpKernel, kernelMpxdp} {
-		c := interopCase{pair: pair, paths: 2, kill: true}
-		t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+	for _, v6 := range []bool{false, true} {
+		for _, pair := range []pairing{mpxdpKernel, kernelMpxdp} {
+			c := interopCase{pair: pair, paths: 2, kill: true, v6: v6}
+			t.Run(c.name(), func(t *testing.T) { runCase(t, c) })
+		}
 	}
 }
 
@@ -331,7 +333,7 @@ func runCase(t *testing.T, c interopCase) {
 	if c.kill {
 		go func() {
 			defer close(done)
-			killSubflow(t, b, kernelNS, cc, sc)
+			killSubflow(t, b, kernelNS, c.a(b.Paths[1]), cc, sc)
 		}()
 	} else {
 		close(done)
@@ -526,7 +528,7 @@ func established(conns ...net.Conn) int {
 
 // killSubflow waits until a quarter of the data has crossed, then resets
 // the kernel's subflow on path 2 with `ss -K` (INTEROP B.9).
-func killSubflow(t *testing.T, b *testbed.Bed, kernelNS string, conns ...net.Conn) {
+func killSubflow(t *testing.T, b *testbed.Bed, kernelNS string, path2A netip.Addr, conns ...net.Conn) {
 	var m *mpxdp.Conn
 	for _, x := range conns {
 		if mc, ok := x.(*mpxdp.Conn); ok {
@@ -543,10 +545,15 @@ func killSubflow(t *testing.T, b *testbed.Bed, kernelNS string, conns ...net.Con
 			t.Errorf("the subflow was killed after the transfer (%d of %d bytes received, %v)", st.BytesReceived, n, err)
 		}
 	}()
-	// The subflow whose A-side address is on path 2.
-	filter := "src " + b.Paths[1].A4.String()
+	// The subflow whose A-side address is path2A, on path 2 (ss wants an
+	// IPv6 address in brackets).
+	host := path2A.String()
+	if path2A.Is6() {
+		host = "[" + host + "]"
+	}
+	filter := "src " + host
 	if kernelNS == b.NSB {
-		filter = "dst " + b.Paths[1].A4.String()
+		filter = "dst " + host
 	}
 	out, err := b.Exec(kernelNS, "ss", "-K", "-tn", filter)
 	if err != nil {

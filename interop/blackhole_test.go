@@ -16,8 +16,8 @@ import (
 
 // TestInteropSYNBlackhole puts a middlebox that drops SYNs carrying an
 // MPTCP option (an nftables rule on a bridge between the two namespaces)
-// between mpxdp and the kernel, in both roles. The client resends its SYN twice with
-// MP_CAPABLE and then without (RFC 8684 §3.1; INTEROP B.1), connects as
+// between mpxdp and the kernel, in both roles. The client resends its SYN
+// twice with MP_CAPABLE and then without (RFC 8684 §3.1; INTEROP B.1), connects as
 // plain TCP, moves data intact, and opens the next connection as plain TCP
 // at once (blackhole mode): mpxdp as Linux 6.18 does, and mpxdp as the
 // server of a kernel client that does so. In the third case the box drops
